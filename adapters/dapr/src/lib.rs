@@ -1,0 +1,1 @@
+//! Dapr sidecar adapter (being built).

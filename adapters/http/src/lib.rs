@@ -1,0 +1,1 @@
+//! REST adapter (being built).

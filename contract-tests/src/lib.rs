@@ -1,0 +1,8 @@
+//! Contract suites: the behaviour every adapter of a port must show, written once as library
+//! code that takes the port, and run from `tests/` against each adapter.
+//!
+//! Suites that need the real local stack (`infra/local/stack up`) read its env file through
+//! [`stack`]; without it they are skipped with a loud message, unless `TODO_REQUIRE_STACK=1`
+//! (set by the test command), in which case they fail.
+
+pub mod stack;

@@ -1,0 +1,44 @@
+//! The ports of the Todo hexagon: traits the domain calls out through (driven ports) and the
+//! traits inbound adapters call in through (driving ports), each with its own error enum.
+//!
+//! Ports speak in domain types only (re-exported from `todo-model`); no HTTP, SQL or broker
+//! type appears here. The `testing` feature adds a mockall mock of every trait.
+
+pub use todo_model as model;
+
+mod bus;
+mod clock;
+mod error;
+mod ledger;
+mod outbox;
+mod repository;
+mod scheduler;
+mod service;
+mod state;
+
+pub use bus::{BatchPublishError, BusError, EventBus, EventHandler, HandlerError, Subscription};
+pub use clock::{Clock, SystemClock};
+pub use error::BoxError;
+pub use ledger::{AuditLog, Notification, NotificationFeed};
+pub use outbox::{DrainReport, Outbox, OutboxWait};
+pub use repository::{
+    EventStamp, Inserted, InboxKey, RepoError, SortKey, SortOrder, TaskPage, TaskQuery, TaskRepository,
+    DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
+};
+pub use scheduler::{JobHandler, ReminderJob, Scheduler, SchedulerError};
+pub use service::{
+    ActivityService, ConversationService, MessageInput, ServiceError, SweepReport, SweepService, TaskService,
+};
+pub use state::{ETag, Precondition, StateError, StateStore, Versioned};
+
+#[cfg(feature = "testing")]
+pub use {
+    bus::{MockEventBus, MockEventHandler},
+    clock::MockClock,
+    ledger::{MockAuditLog, MockNotificationFeed},
+    outbox::MockOutbox,
+    repository::MockTaskRepository,
+    scheduler::{MockJobHandler, MockScheduler},
+    service::{MockActivityService, MockConversationService, MockSweepService, MockTaskService},
+    state::MockStateStore,
+};

@@ -1,0 +1,68 @@
+//! Exact-time reminders: one-shot jobs that fire at a task's reminder time.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use todo_model::{TaskId, UserId};
+
+use crate::BoxError;
+
+/// A one-shot job firing the reminder of one task. A task has at most one: scheduling again
+/// replaces it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReminderJob {
+    /// The task.
+    pub task_id: TaskId,
+    /// Its owner.
+    pub user_id: UserId,
+    /// The due date the reminder is for.
+    pub due_date: OffsetDateTime,
+    /// When the job fires (the reminder time).
+    pub fire_at: OffsetDateTime,
+}
+
+impl ReminderJob {
+    /// The job's name, unique per task: `reminder-{task_id}`.
+    pub fn name(&self) -> String {
+        Self::name_for(self.task_id)
+    }
+
+    /// The name of the job of `task_id`.
+    pub fn name_for(task_id: TaskId) -> String {
+        format!("reminder-{}", task_id.0)
+    }
+}
+
+/// Why a scheduler call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    /// The scheduler cannot be reached now.
+    #[error("scheduler unavailable: {0}")]
+    Unavailable(#[source] BoxError),
+    /// The scheduler refused the job.
+    #[error("job rejected: {0}")]
+    Rejected(#[source] BoxError),
+}
+
+/// Schedules one-shot jobs.
+#[cfg_attr(feature = "testing", mockall::automock)]
+#[async_trait]
+pub trait Scheduler: Send + Sync {
+    /// Schedules `job` to fire at `job.fire_at` (at once if that has passed), replacing the
+    /// task's previous job.
+    async fn schedule(&self, job: &ReminderJob) -> Result<(), SchedulerError>;
+
+    /// Cancels the job of `task_id`; cancelling a job that does not exist succeeds.
+    async fn cancel(&self, task_id: TaskId) -> Result<(), SchedulerError>;
+}
+
+/// Runs a job when it fires. A job may fire more than once (at-least-once schedulers), so
+/// handlers are idempotent.
+#[cfg_attr(feature = "testing", mockall::automock)]
+#[async_trait]
+pub trait JobHandler: Send + Sync {
+    /// Handles a fired job.
+    ///
+    /// # Errors
+    /// A transient failure, so that the scheduler may fire the job again.
+    async fn fire(&self, job: &ReminderJob) -> Result<(), BoxError>;
+}
