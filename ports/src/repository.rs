@@ -169,7 +169,8 @@ pub trait TaskRepository: Send + Sync {
     async fn insert(&self, task: Task, stamp: EventStamp, inbox: Option<InboxKey>) -> Result<Inserted, RepoError>;
 
     /// Replaces a stored task with `task` (same id and user) if its stored revision is still
-    /// `expected_revision`, and records the event of `stamp` when given. Returns the task as
+    /// `expected_revision`, and records the event of `stamp` when given. The stored task gets
+    /// revision `expected_revision + 1` whatever `task.revision` says. Returns the task as
     /// stored.
     ///
     /// # Errors

@@ -1,0 +1,165 @@
+//! The in-memory event bus: asynchronous, at-least-once delivery to subscribed handlers, in
+//! order per user, with redelivery after transient failures and dead letters for the rest.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use todo_ports::model::{Event, Topic};
+use todo_ports::{BatchPublishError, BusError, EventBus, HandlerError, Subscription};
+use tokio::sync::mpsc;
+
+use crate::lock;
+
+/// Lanes per subscription; a user's events always take the same lane, so they stay in order
+/// (the role Kafka partitions play).
+const LANES: usize = 8;
+
+/// How a failing delivery is retried before the event goes to the dead letters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Deliveries in all, the first included.
+    pub max_attempts: u32,
+    /// Wait before the first redelivery; doubles each time, up to `max_backoff`.
+    pub backoff: Duration,
+    /// Longest wait between deliveries.
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self { max_attempts: 10, backoff: Duration::from_millis(50), max_backoff: Duration::from_secs(5) }
+    }
+}
+
+/// An [`EventBus`] that hands events to the handlers subscribed in this process.
+pub struct InMemoryEventBus {
+    policy: RetryPolicy,
+    subscriptions: Mutex<Vec<Arc<Consumer>>>,
+    dead_letters: Arc<Mutex<Vec<(Topic, Event)>>>,
+    /// Every accepted `(topic, event)`, when recording (tests).
+    published: Option<Mutex<Vec<(Topic, Event)>>>,
+}
+
+struct Consumer {
+    topic: Topic,
+    lanes: Vec<mpsc::UnboundedSender<Event>>,
+}
+
+impl InMemoryEventBus {
+    /// A bus with the default retry policy.
+    pub fn new() -> Arc<Self> {
+        Self::with_policy(RetryPolicy::default(), false)
+    }
+
+    /// A bus that also keeps every published event, for [`InMemoryEventBus::published`].
+    pub fn recording() -> Arc<Self> {
+        Self::with_policy(RetryPolicy::default(), true)
+    }
+
+    /// A bus with `policy`; `record` keeps every published event.
+    pub fn with_policy(policy: RetryPolicy, record: bool) -> Arc<Self> {
+        Arc::new(Self {
+            policy,
+            subscriptions: Mutex::new(Vec::new()),
+            dead_letters: Arc::default(),
+            published: record.then(Mutex::default),
+        })
+    }
+
+    /// Delivers every later event of `subscription.topic` to its handler. Must be called
+    /// within a Tokio runtime: each lane is a task.
+    pub fn subscribe(&self, subscription: Subscription) {
+        let lanes = (0..LANES)
+            .map(|_| {
+                let (tx, rx) = mpsc::unbounded_channel();
+                tokio::spawn(deliver(subscription.clone(), rx, self.policy, self.dead_letters.clone()));
+                tx
+            })
+            .collect();
+        lock(&self.subscriptions).push(Arc::new(Consumer { topic: subscription.topic, lanes }));
+    }
+
+    /// Events given up on: rejected by a handler, or still failing after every attempt.
+    pub fn dead_letters(&self) -> Vec<(Topic, Event)> {
+        lock(&self.dead_letters).clone()
+    }
+
+    /// Every event published so far (only on a [`InMemoryEventBus::recording`] bus).
+    pub fn published(&self) -> Vec<(Topic, Event)> {
+        self.published.as_ref().map(|p| lock(p).clone()).unwrap_or_default()
+    }
+}
+
+fn lane_of(event: &Event) -> usize {
+    let mut h = DefaultHasher::new();
+    event.user_id().hash(&mut h);
+    (h.finish() % LANES as u64) as usize
+}
+
+/// One lane's delivery loop: each event is handled, retried or dead-lettered before the next.
+async fn deliver(
+    subscription: Subscription,
+    mut events: mpsc::UnboundedReceiver<Event>,
+    policy: RetryPolicy,
+    dead_letters: Arc<Mutex<Vec<(Topic, Event)>>>,
+) {
+    while let Some(event) = events.recv().await {
+        let mut backoff = policy.backoff;
+        let mut attempt = 1;
+        loop {
+            match subscription.handler.handle(&event).await {
+                Ok(()) => {
+                    tracing::debug!(consumer = subscription.name, event_id = %event.id(), event_type = event.event_type(), "event handled");
+                    break;
+                }
+                Err(HandlerError::Transient(e)) if attempt < policy.max_attempts => {
+                    tracing::warn!(consumer = subscription.name, event_id = %event.id(), attempt, error = %e, "event will be redelivered");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(policy.max_backoff);
+                    attempt += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(consumer = subscription.name, event_id = %event.id(), error = %e, "event dead-lettered");
+                    lock(&dead_letters).push((subscription.topic, event.clone()));
+                    break;
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl EventBus for InMemoryEventBus {
+    async fn publish(&self, topic: Topic, event: &Event) -> Result<(), BusError> {
+        if let Some(published) = &self.published {
+            lock(published).push((topic, event.clone()));
+        }
+        let lane = lane_of(event);
+        let consumers: Vec<Arc<Consumer>> =
+            lock(&self.subscriptions).iter().filter(|c| c.topic == topic).cloned().collect();
+        for consumer in consumers {
+            consumer.lanes[lane]
+                .send(event.clone())
+                .map_err(|_| BusError::Unavailable("the bus's runtime has shut down".into()))?;
+        }
+        Ok(())
+    }
+
+    async fn publish_batch(&self, topic: Topic, events: &[Event]) -> Result<(), BatchPublishError> {
+        let mut failed = Vec::new();
+        let mut first = None;
+        for event in events {
+            if let Err(e) = self.publish(topic, event).await {
+                failed.push(event.id());
+                first.get_or_insert(e);
+            }
+        }
+        match first {
+            None => Ok(()),
+            Some(source) => Err(BatchPublishError { failed, source }),
+        }
+    }
+}
