@@ -1,1 +1,98 @@
-//! Use cases (being built).
+//! The Todo system's use cases, written against the ports only: task commands, the
+//! consumers (recurrence, audit, notifications), reminders, the sweep, conversations and the
+//! outbox relay. No I/O of its own; adapters are handed in as [`Ports`].
+//!
+//! [`Todo::new`] wires every use case to one set of ports; apps then hand the services to
+//! inbound adapters and the [`Todo::subscriptions`] to their event bus.
+
+mod activity;
+mod commands;
+mod consumers;
+mod conversations;
+mod relay;
+mod reminders;
+mod sweep;
+
+use std::sync::Arc;
+
+pub use activity::Activity;
+pub use commands::TaskCommands;
+pub use consumers::{AuditTrail, Notifier, RecurringTasks};
+pub use conversations::{Conversations, DEFAULT_CONVERSATION_TTL};
+pub use relay::{OutboxRelay, RelayStep};
+pub use reminders::ReminderJobs;
+pub use sweep::Sweep;
+
+use todo_ports::model::Topic;
+use todo_ports::{AuditLog, Clock, EventBus, NotificationFeed, Outbox, Scheduler, StateStore, Subscription, TaskRepository};
+
+/// Every driven port the use cases need.
+#[derive(Clone)]
+pub struct Ports {
+    /// Where tasks live.
+    pub tasks: Arc<dyn TaskRepository>,
+    /// The events written with them.
+    pub outbox: Arc<dyn Outbox>,
+    /// The audit consumer's ledger.
+    pub audit: Arc<dyn AuditLog>,
+    /// The notification consumer's ledger.
+    pub feed: Arc<dyn NotificationFeed>,
+    /// Where the relay publishes.
+    pub bus: Arc<dyn EventBus>,
+    /// Conversation state.
+    pub state: Arc<dyn StateStore>,
+    /// Exact-time reminder jobs.
+    pub scheduler: Arc<dyn Scheduler>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The use cases wired to one set of ports.
+#[derive(Clone)]
+pub struct Todo {
+    /// Task commands and queries (the REST API's core).
+    pub tasks: Arc<TaskCommands>,
+    /// Conversation state.
+    pub conversations: Arc<Conversations>,
+    /// Audit log and notification feed reads.
+    pub activity: Arc<Activity>,
+    /// The periodic sweep.
+    pub sweep: Arc<Sweep>,
+    /// Runs fired reminder jobs (hand it to the scheduler as its job handler).
+    pub reminder_jobs: Arc<ReminderJobs>,
+    /// Creates next instances on `task.completed`.
+    pub recurring: Arc<RecurringTasks>,
+    /// Appends task events to the audit log.
+    pub audit: Arc<AuditTrail>,
+    /// Delivers `reminder.due` events.
+    pub notifier: Arc<Notifier>,
+    /// Publishes the outbox.
+    pub relay: Arc<OutboxRelay>,
+}
+
+impl Todo {
+    /// Wires every use case to `ports`.
+    pub fn new(ports: Ports) -> Self {
+        let reminder_jobs = Arc::new(ReminderJobs::new(ports.tasks.clone(), ports.scheduler.clone(), ports.clock.clone()));
+        Self {
+            tasks: Arc::new(TaskCommands::new(ports.tasks.clone(), reminder_jobs.clone(), ports.clock.clone())),
+            conversations: Arc::new(Conversations::new(ports.state.clone(), ports.clock.clone(), DEFAULT_CONVERSATION_TTL)),
+            activity: Arc::new(Activity::new(ports.audit.clone(), ports.feed.clone())),
+            sweep: Arc::new(Sweep::new(ports.tasks.clone(), reminder_jobs.clone(), ports.clock.clone())),
+            recurring: Arc::new(RecurringTasks::new(ports.tasks.clone(), reminder_jobs.clone(), ports.clock.clone())),
+            audit: Arc::new(AuditTrail::new(ports.audit.clone())),
+            notifier: Arc::new(Notifier::new(ports.feed.clone(), ports.clock.clone())),
+            relay: Arc::new(OutboxRelay::new(ports.outbox.clone(), ports.bus.clone())),
+            reminder_jobs,
+        }
+    }
+
+    /// The consumers and the topics they read, for the app's event bus.
+    pub fn subscriptions(&self) -> Vec<Subscription> {
+        vec![
+            Subscription { topic: Topic::TaskEvents, name: RecurringTasks::NAME, handler: self.recurring.clone() },
+            Subscription { topic: Topic::TaskEvents, name: AuditTrail::NAME, handler: self.audit.clone() },
+            Subscription { topic: Topic::Reminders, name: Notifier::NAME, handler: self.notifier.clone() },
+        ]
+    }
+}

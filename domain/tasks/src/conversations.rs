@@ -1,0 +1,97 @@
+//! Conversation state of the chat agent, kept in the state store under optimistic
+//! concurrency: every write names the version it read, and a lost race is retried on a
+//! fresh read, so concurrent appends never lose a message.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use todo_ports::model::{Conversation, ConversationKey, Message, ValidationError};
+use todo_ports::{Clock, ConversationService, MessageInput, Precondition, ServiceError, StateError, StateStore};
+
+/// How long a conversation lives after its last write (the seed's one hour).
+pub const DEFAULT_CONVERSATION_TTL: Duration = Duration::from_secs(3600);
+
+/// Attempts of a read-modify-write before reporting a conflict.
+const ATTEMPTS: usize = 64;
+
+/// Implements [`ConversationService`].
+pub struct Conversations {
+    state: Arc<dyn StateStore>,
+    clock: Arc<dyn Clock>,
+    ttl: Duration,
+}
+
+impl Conversations {
+    /// Conversations in `state`, expiring `ttl` after their last write.
+    pub fn new(state: Arc<dyn StateStore>, clock: Arc<dyn Clock>, ttl: Duration) -> Self {
+        Self { state, clock, ttl }
+    }
+
+    /// Reads (or starts) the conversation, applies `change`, and saves under the version read.
+    async fn modify(
+        &self,
+        key: &ConversationKey,
+        change: impl Fn(&mut Conversation) + Send + Sync,
+    ) -> Result<Conversation, ServiceError> {
+        for _ in 0..ATTEMPTS {
+            let now = self.clock.now();
+            let (mut conversation, precondition) = match self.state.get(key).await? {
+                Some(stored) => (stored.value, Precondition::Matches(stored.etag)),
+                None => (Conversation::new(key.clone(), now), Precondition::Absent),
+            };
+            change(&mut conversation);
+            conversation.updated_at = now;
+            match self.state.save(&conversation, &precondition, self.ttl).await {
+                Ok(()) => return Ok(conversation),
+                Err(StateError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StateError::Conflict.into())
+    }
+
+    fn message(&self, input: MessageInput) -> Result<Message, ValidationError> {
+        Message::new(input.role, input.content, input.timestamp.unwrap_or_else(|| self.clock.now()))
+    }
+}
+
+#[async_trait]
+impl ConversationService for Conversations {
+    async fn get(&self, key: &ConversationKey) -> Result<Conversation, ServiceError> {
+        self.state.get(key).await?.map(|v| v.value).ok_or(ServiceError::NotFound("conversation"))
+    }
+
+    async fn put(
+        &self,
+        key: &ConversationKey,
+        messages: Option<Vec<MessageInput>>,
+        context: Option<Value>,
+    ) -> Result<Conversation, ServiceError> {
+        if context.as_ref().is_some_and(|c| !c.is_object()) {
+            return Err(ValidationError::new("context", "must be a JSON object").into());
+        }
+        let messages = messages
+            .map(|list| list.into_iter().map(|m| self.message(m)).collect::<Result<Vec<_>, _>>())
+            .transpose()?;
+        self.modify(key, |conversation| {
+            if let Some(messages) = &messages {
+                conversation.messages = messages.clone();
+            }
+            if let Some(context) = &context {
+                conversation.context = context.clone();
+            }
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &ConversationKey) -> Result<(), ServiceError> {
+        Ok(self.state.delete(key, &Precondition::None).await?)
+    }
+
+    async fn append(&self, key: &ConversationKey, message: MessageInput) -> Result<Conversation, ServiceError> {
+        let message = self.message(message)?;
+        self.modify(key, |conversation| conversation.messages.push(message.clone())).await
+    }
+}

@@ -1,0 +1,299 @@
+//! The use cases end to end on the in-memory adapters: what a user of the system sees.
+
+mod support;
+
+use std::sync::Arc;
+
+use support::{eventually, settle, user, System};
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+use todo_ports::model::{ConversationKey, Event, Role, SessionId, TaskId, TaskPatch, Topic};
+use todo_ports::{
+    ActivityService, ConversationService, MessageInput, ServiceError, SweepService, TaskQuery, TaskService,
+};
+
+fn titled(title: &str) -> TaskPatch {
+    TaskPatch { title: Some(title.into()), ..TaskPatch::default() }
+}
+
+fn monthly_due(due: OffsetDateTime) -> TaskPatch {
+    TaskPatch {
+        due_date: Some(Some(due)),
+        recurrence: Some(Some(("monthly".into(), None))),
+        ..titled("pay rent")
+    }
+}
+
+async fn open_tasks(system: &System, who: &str) -> Vec<todo_ports::model::Task> {
+    let query = TaskQuery { completed: Some(false), ..TaskQuery::default() };
+    system.todo.tasks.list(&user(who), query).await.unwrap().items
+}
+
+#[tokio::test]
+async fn a_monthly_series_goes_jan_31_feb_29_mar_31() {
+    let system = System::start();
+    let u = user("alice");
+    let jan = system.todo.tasks.create(&u, monthly_due(datetime!(2028-01-31 09:00 UTC))).await.unwrap();
+
+    let mut due_dates = vec![jan.due_date.unwrap()];
+    let mut current = jan;
+    for _ in 0..2 {
+        system.todo.tasks.complete(&u, current.id).await.unwrap();
+        eventually("the next occurrence", async || open_tasks(&system, "alice").await.len() == 1).await;
+        current = open_tasks(&system, "alice").await.remove(0);
+        due_dates.push(current.due_date.unwrap());
+    }
+    assert_eq!(
+        due_dates,
+        [datetime!(2028-01-31 09:00 UTC), datetime!(2028-02-29 09:00 UTC), datetime!(2028-03-31 09:00 UTC)]
+    );
+    assert_eq!(current.series.unwrap().occurrence, 2);
+    assert_eq!(current.title, "pay rent");
+}
+
+#[tokio::test]
+async fn eight_concurrent_completions_make_exactly_one_next_instance() {
+    let system = System::start();
+    let u = user("bob");
+    let task = system.todo.tasks.create(&u, monthly_due(datetime!(2030-01-15 09:00 UTC))).await.unwrap();
+
+    let completions: Vec<_> = (0..8)
+        .map(|_| {
+            let tasks = system.todo.tasks.clone();
+            let u = u.clone();
+            tokio::spawn(async move { tasks.complete(&u, task.id).await })
+        })
+        .collect();
+    for completion in completions {
+        assert!(completion.await.unwrap().unwrap().completed);
+    }
+    eventually("the next occurrence", async || open_tasks(&system, "bob").await.len() == 1).await;
+    settle().await;
+
+    assert_eq!(open_tasks(&system, "bob").await.len(), 1);
+    assert_eq!(system.published(Topic::TaskEvents, "task.completed").len(), 1);
+    assert_eq!(system.published(Topic::TaskEvents, "task.created").len(), 2);
+}
+
+#[tokio::test]
+async fn a_completion_event_delivered_twice_creates_one_instance() {
+    let system = System::start();
+    let u = user("carol");
+    let task = system.todo.tasks.create(&u, monthly_due(datetime!(2030-01-15 09:00 UTC))).await.unwrap();
+    system.todo.tasks.complete(&u, task.id).await.unwrap();
+    eventually("the completion event", async || !system.published(Topic::TaskEvents, "task.completed").is_empty()).await;
+    let completed = system.published(Topic::TaskEvents, "task.completed").remove(0);
+
+    use todo_ports::EventHandler;
+    for _ in 0..5 {
+        system.todo.recurring.handle(&completed).await.unwrap();
+    }
+    settle().await;
+    assert_eq!(open_tasks(&system, "carol").await.len(), 1);
+}
+
+#[tokio::test]
+async fn completing_a_completed_task_changes_nothing_and_emits_nothing() {
+    let system = System::start();
+    let u = user("dan");
+    let task = system.todo.tasks.create(&u, titled("once")).await.unwrap();
+    let first = system.todo.tasks.complete(&u, task.id).await.unwrap();
+    let second = system.todo.tasks.complete(&u, task.id).await.unwrap();
+    assert_eq!(first, second);
+    settle().await;
+    assert_eq!(system.published(Topic::TaskEvents, "task.completed").len(), 1);
+}
+
+#[tokio::test]
+async fn an_update_that_changes_nothing_emits_nothing() {
+    let system = System::start();
+    let u = user("erin");
+    let task = system.todo.tasks.create(&u, titled("same")).await.unwrap();
+    let again = system.todo.tasks.update(&u, task.id, titled("  same ")).await.unwrap();
+    assert_eq!(again, task);
+    let renamed = system.todo.tasks.update(&u, task.id, titled("other")).await.unwrap();
+    assert_eq!((renamed.title.as_str(), renamed.revision), ("other", 1));
+    settle().await;
+    assert_eq!(system.published(Topic::TaskEvents, "task.updated").len(), 1);
+}
+
+#[tokio::test]
+async fn completing_through_an_update_emits_task_completed() {
+    let system = System::start();
+    let u = user("erin");
+    let task = system.todo.tasks.create(&u, titled("t")).await.unwrap();
+    let patch = TaskPatch { completed: Some(true), ..TaskPatch::default() };
+    system.todo.tasks.update(&u, task.id, patch).await.unwrap();
+    eventually("task.completed", async || system.published(Topic::TaskEvents, "task.completed").len() == 1).await;
+    assert!(system.published(Topic::TaskEvents, "task.updated").is_empty());
+}
+
+#[tokio::test]
+async fn a_deleted_task_is_gone_and_its_event_carries_the_whole_task() {
+    let system = System::start();
+    let u = user("fay");
+    let patch = TaskPatch { description: Some(Some("details".into())), tags: Some(vec!["x".into()]), ..titled("bye") };
+    let task = system.todo.tasks.create(&u, patch).await.unwrap();
+    system.todo.tasks.delete(&u, task.id).await.unwrap();
+
+    assert!(matches!(system.todo.tasks.get(&u, task.id).await, Err(ServiceError::NotFound("task"))));
+    assert!(matches!(system.todo.tasks.delete(&u, task.id).await, Err(ServiceError::NotFound("task"))));
+    eventually("task.deleted", async || !system.published(Topic::TaskEvents, "task.deleted").is_empty()).await;
+    let Event::Task(deleted) = system.published(Topic::TaskEvents, "task.deleted").remove(0) else { unreachable!() };
+    assert_eq!(deleted.data, task);
+}
+
+#[tokio::test]
+async fn another_users_task_does_not_exist_for_you() {
+    let system = System::start();
+    let task = system.todo.tasks.create(&user("owner"), titled("mine")).await.unwrap();
+    let stranger = user("stranger");
+    assert!(matches!(system.todo.tasks.get(&stranger, task.id).await, Err(ServiceError::NotFound(_))));
+    assert!(matches!(system.todo.tasks.complete(&stranger, task.id).await, Err(ServiceError::NotFound(_))));
+    assert!(matches!(system.todo.tasks.update(&stranger, task.id, titled("x")).await, Err(ServiceError::NotFound(_))));
+    assert!(matches!(system.todo.tasks.delete(&stranger, task.id).await, Err(ServiceError::NotFound(_))));
+    assert_eq!(system.todo.tasks.list(&stranger, TaskQuery::default()).await.unwrap().total, 0);
+    assert!(matches!(system.todo.tasks.get(&user("owner"), TaskId(999)).await, Err(ServiceError::NotFound(_))));
+}
+
+#[tokio::test]
+async fn a_task_due_in_30_minutes_gets_exactly_one_reminder_over_two_sweeps() {
+    let system = System::start();
+    let u = user("gus");
+    let due = OffsetDateTime::now_utc() + Duration::minutes(30);
+    let open = TaskPatch { due_date: Some(Some(due)), ..titled("call") };
+    let done = TaskPatch { due_date: Some(Some(due)), completed: Some(true), ..titled("called") };
+    let open = system.todo.tasks.create(&u, open).await.unwrap();
+    system.todo.tasks.create(&u, done).await.unwrap();
+
+    system.todo.sweep.sweep().await.unwrap();
+    system.todo.sweep.sweep().await.unwrap();
+    eventually("the notification", async || system.todo.activity.notifications(&u, 10).await.unwrap().len() == 1).await;
+    settle().await;
+
+    let reminders = system.published(Topic::Reminders, "reminder.due");
+    assert_eq!(reminders.len(), 1);
+    let Event::Reminder(reminder) = &reminders[0] else { unreachable!() };
+    assert_eq!((reminder.data.task_id, reminder.data.due_date), (open.id, open.due_date.unwrap()));
+    assert_eq!(system.published(Topic::Reminders, "reminder.sent").len(), 1);
+    assert_eq!(system.todo.activity.notifications(&u, 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reminder_scheduled_one_minute_before_the_due_date_fires_on_time_without_a_sweep() {
+    let system = System::start();
+    let u = user("hal");
+    let patch = TaskPatch {
+        due_date: Some(Some(OffsetDateTime::now_utc() + Duration::minutes(2))),
+        reminder_offset_minutes: Some(1),
+        ..titled("stand-up")
+    };
+    let task = system.todo.tasks.create(&u, patch).await.unwrap();
+    assert_eq!(system.scheduler.pending(), 1);
+
+    tokio::time::sleep(std::time::Duration::from_secs(58)).await;
+    assert!(system.published(Topic::Reminders, "reminder.due").is_empty(), "fired early");
+
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    eventually("the reminder", async || system.published(Topic::Reminders, "reminder.due").len() == 1).await;
+    let Event::Reminder(reminder) = system.published(Topic::Reminders, "reminder.due").remove(0) else { unreachable!() };
+    assert_eq!(reminder.data.task_id, task.id);
+}
+
+#[tokio::test(start_paused = true)]
+async fn completing_or_deleting_a_task_cancels_its_reminder() {
+    let system = System::start();
+    let u = user("ivy");
+    let patch = TaskPatch { due_date: Some(Some(OffsetDateTime::now_utc() + Duration::hours(2))), ..titled("a") };
+    let a = system.todo.tasks.create(&u, patch.clone()).await.unwrap();
+    let b = system.todo.tasks.create(&u, patch).await.unwrap();
+    assert_eq!(system.scheduler.pending(), 2);
+    system.todo.tasks.complete(&u, a.id).await.unwrap();
+    system.todo.tasks.delete(&u, b.id).await.unwrap();
+    assert_eq!(system.scheduler.pending(), 0);
+    tokio::time::sleep(std::time::Duration::from_secs(3 * 3600)).await;
+    assert!(system.published(Topic::Reminders, "reminder.due").is_empty());
+}
+
+#[tokio::test]
+async fn the_sweep_continues_an_overdue_recurring_series_once() {
+    let system = System::start();
+    let u = user("jo");
+    let yesterday = OffsetDateTime::now_utc() - Duration::hours(23);
+    let patch = TaskPatch {
+        due_date: Some(Some(yesterday)),
+        recurrence: Some(Some(("daily".into(), None))),
+        reminder_offset_minutes: Some(0),
+        ..titled("water plants")
+    };
+    system.todo.tasks.create(&u, patch).await.unwrap();
+    let first = system.todo.sweep.sweep().await.unwrap();
+    let second = system.todo.sweep.sweep().await.unwrap();
+    assert_eq!((first.instances, second.instances), (1, 0));
+    let open = open_tasks(&system, "jo").await;
+    assert_eq!(open.len(), 2);
+    assert!(open.iter().any(|t| t.due_date.unwrap() > OffsetDateTime::now_utc()));
+}
+
+#[tokio::test]
+async fn twenty_concurrent_appends_keep_all_twenty_messages() {
+    let system = System::start();
+    let key = ConversationKey { user_id: user("kim"), session_id: SessionId::parse("s1").unwrap() };
+    let appends: Vec<_> = (0..20)
+        .map(|i| {
+            let conversations = system.todo.conversations.clone();
+            let key = key.clone();
+            tokio::spawn(async move {
+                let message = MessageInput { role: Role::User, content: format!("message {i}"), timestamp: None };
+                conversations.append(&key, message).await
+            })
+        })
+        .collect();
+    for append in appends {
+        append.await.unwrap().unwrap();
+    }
+    let conversation = system.todo.conversations.get(&key).await.unwrap();
+    let mut contents: Vec<String> = conversation.messages.iter().map(|m| m.content.clone()).collect();
+    contents.sort();
+    let mut expected: Vec<String> = (0..20).map(|i| format!("message {i}")).collect();
+    expected.sort();
+    assert_eq!(contents, expected);
+}
+
+#[tokio::test]
+async fn the_audit_log_holds_every_task_event_once_newest_first() {
+    let system = System::start();
+    let u = user("lee");
+    let task = system.todo.tasks.create(&u, titled("a")).await.unwrap();
+    system.todo.tasks.update(&u, task.id, titled("b")).await.unwrap();
+    system.todo.tasks.complete(&u, task.id).await.unwrap();
+    system.todo.tasks.delete(&u, task.id).await.unwrap();
+    eventually("four audited events", async || system.todo.activity.audit(&u, 50).await.unwrap().len() == 4).await;
+
+    let audited = system.todo.activity.audit(&u, 50).await.unwrap();
+    let types: Vec<&str> = audited.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(types, ["task.deleted", "task.completed", "task.updated", "task.created"]);
+
+    use todo_ports::EventHandler;
+    system.todo.audit.handle(&Event::Task(audited[0].clone())).await.unwrap();
+    assert_eq!(system.todo.activity.audit(&u, 50).await.unwrap().len(), 4);
+    assert!(system.todo.activity.audit(&user("other"), 50).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_with_the_field_named_and_changes_nothing() {
+    let system = System::start();
+    let u = user("max");
+    let task = system.todo.tasks.create(&u, titled("keep")).await.unwrap();
+    let bad = TaskPatch { priority_id: Some(Some(9)), ..TaskPatch::default() };
+    match system.todo.tasks.update(&u, task.id, bad).await {
+        Err(ServiceError::Invalid(e)) => assert_eq!(e.field, "priority_id"),
+        other => panic!("expected a validation error, got {other:?}"),
+    }
+    assert_eq!(system.todo.tasks.get(&u, task.id).await.unwrap(), task);
+    let key = ConversationKey { user_id: u.clone(), session_id: SessionId::parse("s").unwrap() };
+    let empty = MessageInput { role: Role::User, content: String::new(), timestamp: None };
+    assert!(matches!(system.todo.conversations.append(&key, empty).await, Err(ServiceError::Invalid(_))));
+    assert!(matches!(system.todo.conversations.get(&key).await, Err(ServiceError::NotFound(_))));
+    let _ = Arc::clone(&system.store);
+}
