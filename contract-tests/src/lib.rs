@@ -6,3 +6,8 @@
 //! (set by the test command), in which case they fail.
 
 pub mod stack;
+pub mod dapr_harness;
+pub mod event_bus;
+pub mod scheduler;
+pub mod state_store;
+pub mod support;

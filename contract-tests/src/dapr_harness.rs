@@ -1,0 +1,328 @@
+//! Real `daprd` sidecars for the Dapr runs of the suites, against the local stack
+//! (`infra/local/stack up`).
+//!
+//! * One run (one test process) gets a random id `ct…`: its topics are `{run}-task-events`,
+//!   `{run}-reminders` and their `-dlq` topics (created once, through the stack's `topic`
+//!   command), so runs never see each other's messages.
+//! * Each sidecar gets its own app id `{run}-{case}` (hence its own Kafka consumer group,
+//!   state key prefix and Scheduler namespace) and free ports on 127.0.0.1.
+//! * Sidecars load a copy of the stack's resources in which the Kafka consumer group is
+//!   `{appID}` (the committed one shares `todo-app-group` between apps) and the cron binding is
+//!   left out, or, for [`Resources::WithCron`], fires every second.
+//! * A sidecar runs under a tiny shell watchdog that kills it when its stdin closes: when the
+//!   [`Sidecar`] is dropped, and also when the test process dies, so no `daprd` outlives a run.
+//!   Logs go to `$TMPDIR/todo-contract/{run}/{app-id}.log`.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, ChildStdin, Command};
+
+use crate::stack::{Stack, stack};
+
+/// What one test process shares between its sidecars.
+#[derive(Debug)]
+pub struct DaprRun {
+    /// The stack's settings.
+    pub stack: Stack,
+    /// `ct` + 8 hex digits.
+    pub run_id: String,
+    /// Logs and resource copies of this run.
+    pub dir: PathBuf,
+}
+
+static RUN: OnceLock<Option<DaprRun>> = OnceLock::new();
+
+/// The run, prepared on first use (resource copies, topics), or `None` (after a loud message)
+/// when the stack is not up.
+///
+/// # Panics
+/// When the stack is up but the run cannot be prepared.
+pub fn dapr_run(suite: &str) -> Option<&'static DaprRun> {
+    // Decide per call whether to skip (so every skipped test says so), prepare once.
+    stack(suite)?;
+    RUN.get_or_init(|| stack(suite).map(DaprRun::prepare)).as_ref()
+}
+
+/// Which copy of the resources a sidecar loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resources {
+    /// Pub/sub, state store, resiliency; no cron binding.
+    Default,
+    /// The same plus `reminder-cron` firing every second.
+    WithCron,
+}
+
+impl DaprRun {
+    fn prepare(stack: Stack) -> Self {
+        let run_id = format!("ct{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let dir = std::env::temp_dir().join("todo-contract").join(&run_id);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        let source = PathBuf::from(stack.get("TODO_STACK_DAPR_RESOURCES"));
+        for (name, cron) in [("resources", false), ("resources-cron", true)] {
+            copy_resources(&source, &dir.join(name), cron);
+        }
+        let run = Self { stack, run_id, dir };
+        for topic in ["task-events", "reminders"] {
+            run.create_topic(&format!("{}{topic}", run.topic_prefix()));
+            run.create_topic(&format!("{}{topic}-dlq", run.topic_prefix()));
+        }
+        eprintln!("dapr contract run {} (logs in {})", run.run_id, run.dir.display());
+        run
+    }
+
+    /// The prefix of this run's topics.
+    pub fn topic_prefix(&self) -> String {
+        format!("{}-", self.run_id)
+    }
+
+    /// An app id for `case` in this run.
+    pub fn app_id(&self, case: &str) -> String {
+        let case: String = case.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).take(48).collect();
+        format!("{}-{case}", self.run_id)
+    }
+
+    fn resources_dir(&self, which: Resources) -> PathBuf {
+        self.dir.join(match which {
+            Resources::Default => "resources",
+            Resources::WithCron => "resources-cron",
+        })
+    }
+
+    fn create_topic(&self, name: &str) {
+        let cmd = self.stack.get("TODO_STACK_TOPIC_CMD");
+        let mut parts = cmd.split_whitespace();
+        let program = parts.next().expect("TODO_STACK_TOPIC_CMD is empty");
+        let out = std::process::Command::new(program)
+            .args(parts)
+            .arg(name)
+            .arg("3")
+            .output()
+            .unwrap_or_else(|e| panic!("{cmd} {name}: {e}"));
+        assert!(
+            out.status.success(),
+            "{cmd} {name} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// Copies the stack's resource files to `to`, with the consumer group `{appID}` and the cron
+/// binding dropped (or, with `cron`, firing every second).
+fn copy_resources(from: &Path, to: &Path, cron: bool) {
+    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("{}: {e}", to.display()));
+    let entries = std::fs::read_dir(from).unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !path.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let text = if text.contains("type: bindings.cron") {
+            if !cron {
+                continue;
+            }
+            set_metadata(&text, "schedule", "\"@every 1s\"")
+        } else if text.contains("type: pubsub.kafka") {
+            set_metadata(&text, "consumerGroup", "\"{appID}\"")
+        } else {
+            text
+        };
+        let target = to.join(entry.file_name());
+        std::fs::write(&target, text).unwrap_or_else(|e| panic!("{}: {e}", target.display()));
+    }
+}
+
+/// Replaces the `value:` line following `- name: {name}` in a component's metadata list.
+fn set_metadata(yaml: &str, name: &str, value: &str) -> String {
+    let mut out = Vec::new();
+    let mut replace_next = false;
+    let mut replaced = false;
+    for line in yaml.lines() {
+        if replace_next && line.trim_start().starts_with("value:") {
+            let indent = &line[..line.len() - line.trim_start().len()];
+            out.push(format!("{indent}value: {value}"));
+            replace_next = false;
+            replaced = true;
+            continue;
+        }
+        if line.trim_start().trim_start_matches("- ").trim() == format!("name: {name}") {
+            replace_next = true;
+        }
+        out.push(line.to_owned());
+    }
+    assert!(replaced, "no metadata item {name} in:\n{yaml}");
+    out.join("\n") + "\n"
+}
+
+/// A free TCP port on 127.0.0.1 (free when asked; the sidecar binds it right after).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local addr").port()
+}
+
+/// How to start one sidecar.
+#[derive(Debug, Clone)]
+pub struct SidecarSpec {
+    /// The app id.
+    pub app_id: String,
+    /// Port of the app on 127.0.0.1, if the sidecar has an app.
+    pub app_port: Option<u16>,
+    /// Which resources it loads.
+    pub resources: Resources,
+    /// `DAPR_API_TOKEN` of the sidecar.
+    pub api_token: Option<String>,
+    /// `APP_API_TOKEN` of the sidecar.
+    pub app_api_token: Option<String>,
+    /// Its HTTP port (pick with [`free_port`] to build clients before it starts).
+    pub http_port: u16,
+}
+
+impl SidecarSpec {
+    /// A sidecar for `app_id` with default resources, no app, no tokens, a free HTTP port.
+    pub fn new(app_id: String) -> Self {
+        Self { app_id, app_port: None, resources: Resources::Default, api_token: None, app_api_token: None, http_port: free_port() }
+    }
+}
+
+/// A running `daprd` (stopped when dropped).
+#[derive(Debug)]
+pub struct Sidecar {
+    /// Its app id.
+    pub app_id: String,
+    /// Its HTTP API port on 127.0.0.1.
+    pub http_port: u16,
+    /// Its log file.
+    pub log: PathBuf,
+    child: Child,
+    stdin: Option<ChildStdin>,
+}
+
+const WATCHDOG: &str = r#""$@" </dev/null & pid=$!
+trap 'kill -TERM $pid 2>/dev/null' TERM INT HUP
+read -r _ignored
+kill -TERM $pid 2>/dev/null
+wait $pid"#;
+
+impl Sidecar {
+    /// Starts a sidecar and waits until it is ready (`/v1.0/healthz` with an app, which also
+    /// waits for the app port and the Scheduler; `/v1.0/healthz/outbound` without).
+    ///
+    /// # Panics
+    /// When it cannot start or is not ready within 60 s (with the tail of its log).
+    pub async fn start(run: &DaprRun, spec: SidecarSpec) -> Self {
+        let daprd = run.stack.get("TODO_STACK_DAPRD");
+        let mut args: Vec<String> = run.stack.get("TODO_STACK_DAPRD_ARGS").split_whitespace().map(str::to_owned).collect();
+        let resources = run.resources_dir(spec.resources).display().to_string();
+        match args.iter().position(|a| a == "--resources-path") {
+            Some(i) if i + 1 < args.len() => args[i + 1] = resources,
+            _ => args.extend(["--resources-path".into(), resources]),
+        }
+        let (grpc, internal) = (free_port(), free_port());
+        args.extend([
+            "--app-id".into(),
+            spec.app_id.clone(),
+            "--dapr-http-port".into(),
+            spec.http_port.to_string(),
+            "--dapr-grpc-port".into(),
+            grpc.to_string(),
+            "--dapr-internal-grpc-port".into(),
+            internal.to_string(),
+            "--dapr-graceful-shutdown-seconds".into(),
+            "1".into(),
+        ]);
+        if let Some(port) = spec.app_port {
+            args.extend(["--app-port".into(), port.to_string()]);
+        }
+        let log = run.dir.join(format!("{}.log", spec.app_id));
+        let file = std::fs::File::create(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+        let file2 = file.try_clone().expect("log file handle");
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c").arg(WATCHDOG).arg("daprd-watchdog").arg(daprd).args(&args);
+        for pair in run.stack.get("TODO_STACK_DAPRD_ENV").split_whitespace() {
+            if let Some((k, v)) = pair.split_once('=') {
+                cmd.env(k, v);
+            }
+        }
+        cmd.env_remove("DAPR_API_TOKEN").env_remove("APP_API_TOKEN");
+        if let Some(t) = &spec.api_token {
+            cmd.env("DAPR_API_TOKEN", t);
+        }
+        if let Some(t) = &spec.app_api_token {
+            cmd.env("APP_API_TOKEN", t);
+        }
+        cmd.stdin(Stdio::piped()).stdout(Stdio::from(file)).stderr(Stdio::from(file2));
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("starting {daprd}: {e}"));
+        let stdin = child.stdin.take();
+        let mut sidecar = Self { app_id: spec.app_id, http_port: spec.http_port, log, child, stdin };
+        let path = if spec.app_port.is_some() { "/v1.0/healthz" } else { "/v1.0/healthz/outbound" };
+        sidecar.wait_for(path, Duration::from_secs(60)).await;
+        sidecar
+    }
+
+    /// `http://127.0.0.1:{http_port}`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
+    }
+
+    /// The last `lines` lines of its log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    async fn wait_for(&mut self, path: &str, max: Duration) {
+        let deadline = tokio::time::Instant::now() + max;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("daprd {} exited ({status}) before it was ready:\n{}", self.app_id, self.log_tail(40));
+            }
+            if http_status(self.http_port, path).await == Some(204) {
+                return;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                panic!("daprd {} not ready ({path}) after {max:?}:\n{}", self.app_id, self.log_tail(40));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Sidecar {
+    fn drop(&mut self) {
+        // Closing the watchdog's stdin makes it stop daprd.
+        drop(self.stdin.take());
+    }
+}
+
+/// The status of `GET path` on 127.0.0.1:`port`, or `None` when nothing answers.
+pub async fn http_status(port: u16, path: &str) -> Option<u16> {
+    let attempt = async {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+        let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await.ok()?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await.ok()?;
+        let head = String::from_utf8_lossy(&buf);
+        head.split_whitespace().nth(1)?.parse().ok()
+    };
+    tokio::time::timeout(Duration::from_secs(2), attempt).await.ok().flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_values_are_replaced_in_place() {
+        let yaml = "spec:\n  metadata:\n    - name: brokers\n      value: \"x\"\n    - name: consumerGroup\n      value: \"todo-app-group\"\n";
+        let out = set_metadata(yaml, "consumerGroup", "\"{appID}\"");
+        assert!(out.contains("      value: \"{appID}\"\n"), "{out}");
+        assert!(out.contains("value: \"x\""), "{out}");
+    }
+}
