@@ -112,7 +112,7 @@ async fn deliver(
         loop {
             match subscription.handler.handle(&event).await {
                 Ok(()) => {
-                    tracing::debug!(consumer = subscription.name, event_id = %event.id(), event_type = event.event_type(), "event handled");
+                    tracing::info!(consumer = subscription.name, event_id = %event.id(), event_type = event.event_type(), "event handled");
                     break;
                 }
                 Err(HandlerError::Transient(e)) if attempt < policy.max_attempts => {

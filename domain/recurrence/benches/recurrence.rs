@@ -1,4 +1,5 @@
 //! How fast the next due date is computed, per frequency.
+#![allow(missing_docs)] // criterion_group! generates an undocumented function
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use time::macros::datetime;
