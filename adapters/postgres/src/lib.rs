@@ -1,1 +1,45 @@
-//! PostgreSQL adapter (being built).
+//! The PostgreSQL adapter: tasks, their transactional outbox and the consumers' ledgers in
+//! one database, over tokio-postgres and a deadpool connection pool.
+//!
+//! ```no_run
+//! # async fn wire() -> Result<(), todo_ports::RepoError> {
+//! use std::sync::Arc;
+//! use todo_adapter_postgres::{PgConfig, PgStore};
+//! use todo_ports::{AuditLog, NotificationFeed, Outbox, TaskRepository};
+//!
+//! let store = PgStore::connect(PgConfig::new("postgres://todo:todo@127.0.0.1:55432/todo")).await?;
+//! let tasks: Arc<dyn TaskRepository> = store.clone();
+//! let outbox: Arc<dyn Outbox> = store.clone();
+//! let audit: Arc<dyn AuditLog> = store.clone();
+//! let feed: Arc<dyn NotificationFeed> = store;
+//! # Ok(()) }
+//! ```
+//!
+//! # Layout
+//! - [`PgConfig`] (`config`): the typed configuration; the adapter reads no environment.
+//! - [`PgStore`] (`store`): the pool, migrations at start-up, the `LISTEN` connection that
+//!   wakes [`Outbox::wait`](todo_ports::Outbox::wait).
+//! - `tasks`, `outbox`, `ledgers`: one port implementation each; `rows` maps tasks to rows.
+//! - `error`: the only place vendor errors become [`RepoError`](todo_ports::RepoError)s.
+//! - [`migrate`]: the versioned SQL files of `migrations/` and how they are applied.
+//! - [`testing`]: throwaway databases for tests.
+//!
+//! # Guarantees
+//! Every task write commits together with one outbox row per topic of its event; reminder and
+//! `reminder.sent` events likewise with their ledger rows. Duplicates (an inbox key seen
+//! before, an existing series occurrence, a reminder or notification recorded before) are
+//! outcomes, not errors, and write nothing. While PostgreSQL is down every call returns
+//! `RepoError::Unavailable`; the pool reconnects by itself once it is back.
+
+mod config;
+mod error;
+mod ledgers;
+pub mod migrate;
+mod outbox;
+mod rows;
+mod store;
+mod tasks;
+pub mod testing;
+
+pub use config::PgConfig;
+pub use store::PgStore;

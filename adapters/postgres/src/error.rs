@@ -1,0 +1,84 @@
+//! The one place where PostgreSQL's and the pool's errors become port errors.
+//!
+//! Policy: anything that says "the server cannot be reached or cannot serve now" (connection
+//! refused, broken or timed out, pool exhausted, server shutting down or out of connections,
+//! serialization failures and deadlocks) is [`RepoError::Unavailable`], so callers retry or
+//! answer 503; unique violations are turned into the port's outcome by the call that expects
+//! them (`Inserted::Duplicate`, `Ok(false)`, `RepoError::Conflict`) through
+//! [`is_unique_violation`]; everything else (bad SQL, a row that does not decode) is a bug and
+//! [`RepoError::Internal`]. The vendor error is kept as the source, for logs.
+
+use deadpool_postgres::PoolError;
+use todo_ports::{BoxError, RepoError};
+use tokio_postgres::error::SqlState;
+
+/// SQLSTATE classes and codes after which the same call may succeed later.
+fn is_transient(code: &SqlState) -> bool {
+    let code = code.code();
+    // 08: connection exception; 53: insufficient resources (too many connections, disk full);
+    // 57P01-57P05: admin/crash shutdown, cannot connect now, idle timeouts;
+    // 57014: statement timeout or cancel; 40001/40P01: serialization failure, deadlock;
+    // 25006: read-only transaction (writing to a standby during a failover); 55P03: lock timeout.
+    code.starts_with("08")
+        || code.starts_with("53")
+        || code.starts_with("57P")
+        || matches!(code, "57014" | "40001" | "40P01" | "25006" | "55P03")
+}
+
+/// The port error for a tokio-postgres error.
+pub(crate) fn from_pg(e: tokio_postgres::Error) -> RepoError {
+    if let Some(code) = e.code() {
+        return if is_transient(code) { RepoError::Unavailable(e.into()) } else { RepoError::Internal(e.into()) };
+    }
+    let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
+    if e.is_closed() || io || e.to_string().starts_with("timeout") {
+        RepoError::Unavailable(e.into())
+    } else {
+        RepoError::Internal(e.into())
+    }
+}
+
+/// The port error for a failure to get a pooled connection: the pool's own timeouts and a
+/// failed connect are "unavailable"; a closed pool or missing runtime is a wiring bug.
+pub(crate) fn from_pool(e: PoolError) -> RepoError {
+    match e {
+        PoolError::Backend(e) => from_pg(e),
+        PoolError::Timeout(_) => RepoError::Unavailable(e.into()),
+        PoolError::Closed | PoolError::NoRuntimeSpecified | PoolError::PostCreateHook(_) => {
+            RepoError::Internal(e.into())
+        }
+    }
+}
+
+/// Whether `e` is a unique violation, of `constraint` when one is named.
+pub(crate) fn is_unique_violation(e: &tokio_postgres::Error, constraint: Option<&str>) -> bool {
+    e.as_db_error().is_some_and(|db| {
+        *db.code() == SqlState::UNIQUE_VIOLATION && constraint.is_none_or(|c| db.constraint() == Some(c))
+    })
+}
+
+/// An internal error with a message: stored data the domain cannot read, a value that does
+/// not fit its column.
+pub(crate) fn internal(message: impl Into<String>) -> RepoError {
+    RepoError::Internal(BoxError::from(message.into()))
+}
+
+/// An event that cannot be written as JSON.
+pub(crate) fn from_json(e: serde_json::Error) -> RepoError {
+    RepoError::Internal(e.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transient_codes_are_told_from_bugs() {
+        for code in ["08006", "08001", "53300", "57P01", "57P03", "57014", "40001", "40P01", "25006"] {
+            assert!(is_transient(&SqlState::from_code(code)), "{code}");
+        }
+        for code in ["23505", "23514", "42601", "42P01", "22P02", "28P01"] {
+            assert!(!is_transient(&SqlState::from_code(code)), "{code}");
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! [`Outbox`] over the `outbox` table: the relay's side of the transactional outbox.
+//!
+//! # How a drain stays safe with several relays
+//! A user's rows form a *lane*, published strictly in `id` order. A drain, in one transaction:
+//! 1. finds the users at the head of the outbox (the oldest row of each user, oldest first);
+//! 2. takes a transaction-scoped advisory lock per user lane (`pg_try_advisory_xact_lock` on a
+//!    hash of the user id), skipping lanes another drain holds, so two drains never work on
+//!    one lane and a row is never handed to two drains at once;
+//! 3. reads the oldest rows of the lanes it holds (a fresh snapshot, taken after the locks,
+//!    so rows a previous holder deleted are gone);
+//! 4. publishes the lanes concurrently, each lane one row at a time, stopping a lane at its
+//!    first failure so that no later row of that user overtakes it;
+//! 5. deletes the rows the bus accepted and commits, which releases the lanes.
+//!
+//! If the process dies mid-drain, the transaction rolls back: nothing is deleted, the locks go,
+//! and the rows are published again by the next drain (at least once; consumers deduplicate
+//! on the event id). Hash collisions only merge two users' lanes.
+//!
+//! Order is the order of `id`, which follows commit order for all writes about one task (they
+//! are serialised by the task's row lock). Two *concurrent* writes about different tasks of
+//! one user have no order of their own to keep.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use todo_ports::model::{Event, ReminderEvent, TaskEvent, Topic};
+use todo_ports::{DrainReport, EventBus, Outbox, OutboxWait, RepoError};
+use tokio::task::JoinSet;
+use tokio_postgres::types::Json;
+
+use crate::error::from_pg;
+use crate::PgStore;
+
+/// First key of the lane locks (two-key advisory locks: this, then the user's hash), so they
+/// never meet other advisory locks of the application.
+const LANE_LOCKS: i32 = 0x746f_646f; // "todo"
+
+/// Users whose oldest row is among the oldest rows of the outbox, oldest first.
+const LANE_HEADS: &str = "
+SELECT o.user_id FROM outbox o
+WHERE NOT EXISTS (SELECT 1 FROM outbox p WHERE p.user_id = o.user_id AND p.id < o.id)
+ORDER BY o.id
+LIMIT $1";
+
+/// The lanes of `$1` this transaction could lock.
+const LOCK_LANES: &str = "SELECT u FROM unnest($1::text[]) AS u WHERE pg_try_advisory_xact_lock($2, hashtext(u))";
+
+/// The oldest rows of the locked lanes.
+const LANE_ROWS: &str = "
+SELECT id, user_id, topic, kind, payload FROM outbox
+WHERE user_id = ANY($1)
+ORDER BY id
+LIMIT $2";
+
+/// A row to publish.
+struct Row {
+    id: i64,
+    /// `None` when the stored row cannot be read back (it then blocks its lane, logged).
+    message: Option<(Topic, Event)>,
+}
+
+/// What publishing one lane did.
+struct LaneOutcome {
+    published: Vec<i64>,
+    failed: usize,
+}
+
+async fn publish_lane(bus: Arc<dyn EventBus>, rows: Vec<Row>) -> LaneOutcome {
+    let mut published = Vec::with_capacity(rows.len());
+    for (done, row) in rows.iter().enumerate() {
+        let Some((topic, event)) = &row.message else {
+            tracing::error!(outbox_id = row.id, "outbox row cannot be read; its user's lane is blocked");
+            return LaneOutcome { published, failed: rows.len() - done };
+        };
+        if let Err(e) = bus.publish(*topic, event).await {
+            tracing::warn!(error = %e, event_id = %event.id(), topic = topic.name(), "outbox publish failed");
+            return LaneOutcome { published, failed: rows.len() - done };
+        }
+        published.push(row.id);
+    }
+    LaneOutcome { published, failed: 0 }
+}
+
+/// Reads a stored outbox row back into the event it holds.
+fn decode(row: &tokio_postgres::Row) -> Result<Row, RepoError> {
+    let id: i64 = row.try_get("id").map_err(from_pg)?;
+    let topic: String = row.try_get("topic").map_err(from_pg)?;
+    let kind: String = row.try_get("kind").map_err(from_pg)?;
+    let Json(payload): Json<serde_json::Value> = row.try_get("payload").map_err(from_pg)?;
+    let event = match kind.as_str() {
+        "task" => serde_json::from_value::<TaskEvent>(payload).map(Event::Task).ok(),
+        "reminder" => serde_json::from_value::<ReminderEvent>(payload).map(Event::Reminder).ok(),
+        _ => None,
+    };
+    Ok(Row { id, message: Topic::from_name(&topic).zip(event) })
+}
+
+#[async_trait]
+impl Outbox for PgStore {
+    #[tracing::instrument(name = "postgres.outbox.drain", skip_all, fields(limit))]
+    async fn drain(&self, bus: Arc<dyn EventBus>, limit: usize) -> Result<DrainReport, RepoError> {
+        let mut report = DrainReport::default();
+        if limit == 0 {
+            return Ok(report);
+        }
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(from_pg)?;
+
+        let heads = tx.prepare_cached(LANE_HEADS).await.map_err(from_pg)?;
+        let users: Vec<String> =
+            tx.query(&heads, &[&limit]).await.map_err(from_pg)?.iter().map(|r| r.get(0)).collect();
+        if users.is_empty() {
+            return Ok(report);
+        }
+        let lock = tx.prepare_cached(LOCK_LANES).await.map_err(from_pg)?;
+        let locked: Vec<String> =
+            tx.query(&lock, &[&users, &LANE_LOCKS]).await.map_err(from_pg)?.iter().map(|r| r.get(0)).collect();
+        if locked.is_empty() {
+            return Ok(report);
+        }
+        let select = tx.prepare_cached(LANE_ROWS).await.map_err(from_pg)?;
+        let rows = tx.query(&select, &[&locked, &limit]).await.map_err(from_pg)?;
+
+        // Lanes in the order of their oldest row, each in id order.
+        let mut lanes: Vec<Vec<Row>> = Vec::new();
+        let mut lane_of: HashMap<String, usize> = HashMap::new();
+        for row in &rows {
+            let user: String = row.try_get("user_id").map_err(from_pg)?;
+            let next = lanes.len();
+            let lane = *lane_of.entry(user).or_insert(next);
+            if lane == next {
+                lanes.push(Vec::new());
+            }
+            lanes[lane].push(decode(row)?);
+        }
+
+        // Dropping the set (if this drain is cancelled) aborts the lanes still publishing; the
+        // transaction then rolls back and their rows stay.
+        let mut publishing = JoinSet::new();
+        let mut sizes = HashMap::new();
+        for lane in lanes {
+            let size = lane.len();
+            sizes.insert(publishing.spawn(publish_lane(bus.clone(), lane)).id(), size);
+        }
+        let mut accepted = Vec::new();
+        while let Some(outcome) = publishing.join_next_with_id().await {
+            match outcome {
+                Ok((_, lane)) => {
+                    report.failed += lane.failed;
+                    report.published += lane.published.len();
+                    accepted.extend(lane.published);
+                }
+                Err(e) => {
+                    // A panicking bus: what it took is unknown, so nothing of the lane is
+                    // removed and all of it is tried again (at least once).
+                    tracing::error!(error = %e, "publishing a lane panicked");
+                    report.failed += sizes.get(&e.id()).copied().unwrap_or(1);
+                }
+            }
+        }
+
+        if !accepted.is_empty() {
+            let delete = tx.prepare_cached("DELETE FROM outbox WHERE id = ANY($1)").await.map_err(from_pg)?;
+            tx.execute(&delete, &[&accepted]).await.map_err(from_pg)?;
+        }
+        tx.commit().await.map_err(from_pg)?;
+        Ok(report)
+    }
+
+    async fn wait(&self, how: OutboxWait) {
+        match how {
+            OutboxWait::ForWork(at_most) => {
+                let _ = tokio::time::timeout(at_most, self.outbox_written.notified()).await;
+            }
+            OutboxWait::Pause(duration) => tokio::time::sleep(duration).await,
+        }
+    }
+
+    #[tracing::instrument(name = "postgres.outbox.pending", skip_all)]
+    async fn pending(&self) -> Result<u64, RepoError> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached("SELECT count(*) FROM outbox").await.map_err(from_pg)?;
+        let count: i64 = client.query_one(&statement, &[]).await.map_err(from_pg)?.try_get(0).map_err(from_pg)?;
+        Ok(u64::try_from(count).unwrap_or_default())
+    }
+}

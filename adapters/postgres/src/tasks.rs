@@ -1,0 +1,380 @@
+//! [`TaskRepository`] over the `tasks` table. Each write and the outbox rows of its event
+//! commit together: in one statement where the event can be built in SQL, else in one
+//! transaction.
+
+use async_trait::async_trait;
+use deadpool_postgres::Transaction;
+use time::OffsetDateTime;
+use todo_ports::model::{Event, ReminderEvent, Task, TaskEvent, TaskId, Topic, UserId};
+use todo_ports::{EventStamp, InboxKey, Inserted, RepoError, SortKey, SortOrder, TaskPage, TaskQuery, TaskRepository};
+use tokio_postgres::types::{Json, ToSql};
+
+use crate::error::{from_json, from_pg, is_unique_violation};
+use crate::rows::{task_from_row, TaskColumns, TASK_COLUMNS};
+use crate::PgStore;
+
+/// Inserts a task and, from the row it got, the outbox rows of its event; returns the new id,
+/// or no row when the series already has this occurrence. The event payload is written with
+/// id 0 and gets the assigned id in SQL, so the task and its event are one statement.
+const INSERT_TASK: &str = "
+WITH t AS (
+    INSERT INTO tasks (user_id, title, description, completed, priority_id, due_date, tags,
+                       recurrence_frequency, recurrence_interval, reminder_offset_minutes,
+                       series_id, series_occurrence, series_anchor_day, revision, created_at, updated_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15)
+    ON CONFLICT (series_id, series_occurrence) DO NOTHING
+    RETURNING id
+), o AS (
+    INSERT INTO outbox (user_id, topic, kind, event_id, payload)
+    SELECT $1, x.topic, 'task', $16, jsonb_set($17::jsonb, '{data,id}', to_jsonb(t.id))
+    FROM t, unnest($18::text[]) WITH ORDINALITY AS x(topic, n)
+    ORDER BY x.n
+)
+SELECT id FROM t";
+
+/// Records an inbox key unless it is there.
+const INSERT_INBOX: &str =
+    "INSERT INTO consumer_inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT (consumer, event_id) DO NOTHING";
+
+/// Writes an event to the outbox, one row per topic, in the topics' order.
+pub(crate) const INSERT_OUTBOX: &str = "
+INSERT INTO outbox (user_id, topic, kind, event_id, payload)
+SELECT $1, x.topic, $2, $3, $4::jsonb
+FROM unnest($5::text[]) WITH ORDINALITY AS x(topic, n)
+ORDER BY x.n";
+
+const UPDATE_TASK: &str = "
+UPDATE tasks SET title = $3, description = $4, completed = $5, priority_id = $6, due_date = $7, tags = $8,
+                 recurrence_frequency = $9, recurrence_interval = $10, reminder_offset_minutes = $11,
+                 series_id = $12, series_occurrence = $13, series_anchor_day = $14,
+                 revision = $15, updated_at = $16
+WHERE id = $1 AND user_id = $2 AND revision = $17
+RETURNING created_at";
+
+const REVISION_OF: &str = "SELECT revision FROM tasks WHERE id = $1 AND user_id = $2";
+
+const RECORD_REMINDER: &str = "
+WITH l AS (
+    INSERT INTO reminder_ledger (task_id, due_date, event_id) VALUES ($1, $2, $3)
+    ON CONFLICT (task_id, due_date) DO NOTHING
+    RETURNING 1
+)
+INSERT INTO outbox (user_id, topic, kind, event_id, payload)
+SELECT $4, 'reminders', 'reminder', $3, $5::jsonb FROM l";
+
+/// The topics' broker names, as the outbox stores them.
+pub(crate) fn topic_names(topics: &[Topic]) -> Vec<&'static str> {
+    topics.iter().map(|t| t.name()).collect()
+}
+
+/// Writes `event` to the outbox inside the caller's transaction `tx`.
+async fn enqueue_task_event(tx: &Transaction<'_>, event: &TaskEvent) -> Result<(), RepoError> {
+    let statement = tx.prepare_cached(INSERT_OUTBOX).await.map_err(from_pg)?;
+    let payload = serde_json::to_value(Event::Task(event.clone())).map_err(from_json)?;
+    let topics = topic_names(&event.event_type.topics());
+    tx.execute(&statement, &[&event.data.user_id.as_str(), &"task", &event.event_id, &Json(&payload), &topics])
+        .await
+        .map_err(from_pg)?;
+    Ok(())
+}
+
+#[async_trait]
+impl TaskRepository for PgStore {
+    #[tracing::instrument(name = "postgres.tasks.insert", skip_all, fields(user_id = %task.user_id))]
+    async fn insert(&self, mut task: Task, stamp: EventStamp, inbox: Option<InboxKey>) -> Result<Inserted, RepoError> {
+        task.id = TaskId(0);
+        task.revision = 0;
+        let cols = TaskColumns::of(&task)?;
+        let payload = serde_json::to_value(Event::Task(stamp.event(&task))).map_err(from_json)?;
+        let topics = topic_names(&stamp.event_type.topics());
+        let user = task.user_id.as_str();
+        let params: [&(dyn ToSql + Sync); 18] = [
+            &user,
+            &task.title,
+            &task.description,
+            &task.completed,
+            &cols.priority_id,
+            &task.due_date,
+            &task.tags,
+            &cols.frequency,
+            &cols.interval,
+            &cols.reminder_offset_minutes,
+            &cols.series_id,
+            &cols.series_occurrence,
+            &cols.series_anchor_day,
+            &task.created_at,
+            &task.updated_at,
+            &stamp.event_id,
+            &Json(&payload),
+            &topics,
+        ];
+        let mut client = self.client().await?;
+        let row = match inbox {
+            None => {
+                let statement = client.prepare_cached(INSERT_TASK).await.map_err(from_pg)?;
+                client.query_opt(&statement, &params).await.map_err(from_pg)?
+            }
+            Some(key) => {
+                let tx = client.transaction().await.map_err(from_pg)?;
+                let recorded = tx.prepare_cached(INSERT_INBOX).await.map_err(from_pg)?;
+                if tx.execute(&recorded, &[&key.consumer, &key.event_id]).await.map_err(from_pg)? == 0 {
+                    return Ok(Inserted::Duplicate);
+                }
+                let statement = tx.prepare_cached(INSERT_TASK).await.map_err(from_pg)?;
+                let row = tx.query_opt(&statement, &params).await.map_err(from_pg)?;
+                if row.is_some() {
+                    tx.commit().await.map_err(from_pg)?;
+                }
+                row
+            }
+        };
+        let Some(row) = row else { return Ok(Inserted::Duplicate) };
+        task.id = TaskId(row.try_get(0).map_err(from_pg)?);
+        Ok(Inserted::Created(task))
+    }
+
+    #[tracing::instrument(name = "postgres.tasks.update", skip_all, fields(task_id = %task.id))]
+    async fn update(&self, mut task: Task, expected_revision: u32, stamp: Option<EventStamp>) -> Result<Task, RepoError> {
+        task.revision = expected_revision.wrapping_add(1);
+        let cols = TaskColumns::of(&task)?;
+        let (id, user) = (task.id.0, task.user_id.as_str());
+        let (revision, expected) = (i64::from(task.revision), i64::from(expected_revision));
+        let params: [&(dyn ToSql + Sync); 17] = [
+            &id,
+            &user,
+            &task.title,
+            &task.description,
+            &task.completed,
+            &cols.priority_id,
+            &task.due_date,
+            &task.tags,
+            &cols.frequency,
+            &cols.interval,
+            &cols.reminder_offset_minutes,
+            &cols.series_id,
+            &cols.series_occurrence,
+            &cols.series_anchor_day,
+            &revision,
+            &task.updated_at,
+            &expected,
+        ];
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(from_pg)?;
+        let statement = tx.prepare_cached(UPDATE_TASK).await.map_err(from_pg)?;
+        let updated = tx.query_opt(&statement, &params).await.map_err(|e| {
+            // Moving the task onto an occurrence its series already has.
+            if is_unique_violation(&e, Some("tasks_series_occurrence_key")) { RepoError::Conflict } else { from_pg(e) }
+        })?;
+        let Some(updated) = updated else {
+            let statement = tx.prepare_cached(REVISION_OF).await.map_err(from_pg)?;
+            let exists = tx.query_opt(&statement, &[&id, &user]).await.map_err(from_pg)?.is_some();
+            return Err(if exists { RepoError::Conflict } else { RepoError::NotFound });
+        };
+        task.created_at = updated.try_get(0).map_err(from_pg)?;
+        if let Some(stamp) = stamp {
+            enqueue_task_event(&tx, &stamp.event(&task)).await?;
+        }
+        tx.commit().await.map_err(from_pg)?;
+        Ok(task)
+    }
+
+    #[tracing::instrument(name = "postgres.tasks.delete", skip_all, fields(user_id = %user_id, task_id = %id))]
+    async fn delete(&self, user_id: &UserId, id: TaskId, stamp: EventStamp) -> Result<Option<Task>, RepoError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(from_pg)?;
+        let statement = tx
+            .prepare_cached(&format!("DELETE FROM tasks WHERE id = $1 AND user_id = $2 RETURNING {TASK_COLUMNS}"))
+            .await
+            .map_err(from_pg)?;
+        let Some(row) = tx.query_opt(&statement, &[&id.0, &user_id.as_str()]).await.map_err(from_pg)? else {
+            return Ok(None);
+        };
+        let task = task_from_row(&row)?;
+        enqueue_task_event(&tx, &stamp.event(&task)).await?;
+        tx.commit().await.map_err(from_pg)?;
+        Ok(Some(task))
+    }
+
+    #[tracing::instrument(name = "postgres.tasks.get", skip_all, fields(user_id = %user_id, task_id = %id))]
+    async fn get(&self, user_id: &UserId, id: TaskId) -> Result<Option<Task>, RepoError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1 AND user_id = $2"))
+            .await
+            .map_err(from_pg)?;
+        let row = client.query_opt(&statement, &[&id.0, &user_id.as_str()]).await.map_err(from_pg)?;
+        row.as_ref().map(task_from_row).transpose()
+    }
+
+    #[tracing::instrument(name = "postgres.tasks.list", skip_all, fields(user_id = %user_id))]
+    async fn list(&self, user_id: &UserId, query: &TaskQuery) -> Result<TaskPage, RepoError> {
+        let listing = Listing::new(user_id, query);
+        let client = self.client().await?;
+        let statement = client.prepare_cached(&listing.page_sql()).await.map_err(from_pg)?;
+        let rows = client.query(&statement, &listing.page_params()).await.map_err(from_pg)?;
+        let total = match rows.first() {
+            Some(row) => row.try_get::<_, i64>("total").map_err(from_pg)?,
+            // An empty page says nothing about the total when it starts past the end.
+            None if query.offset > 0 => {
+                let statement = client.prepare_cached(&listing.count_sql()).await.map_err(from_pg)?;
+                client.query_one(&statement, &listing.filter_params()).await.map_err(from_pg)?.try_get(0).map_err(from_pg)?
+            }
+            None => 0,
+        };
+        let items = rows.iter().map(task_from_row).collect::<Result<_, _>>()?;
+        Ok(TaskPage { items, total: u64::try_from(total).unwrap_or_default() })
+    }
+
+    #[tracing::instrument(name = "postgres.tasks.reminder_candidates", skip_all)]
+    async fn reminder_candidates(&self, from: OffsetDateTime, to: OffsetDateTime, limit: u32) -> Result<Vec<Task>, RepoError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT {TASK_COLUMNS} FROM tasks
+                 WHERE NOT completed AND due_date IS NOT NULL AND due_date >= $1 AND due_date <= $2
+                 ORDER BY due_date, id LIMIT $3"
+            ))
+            .await
+            .map_err(from_pg)?;
+        let rows = client.query(&statement, &[&from, &to, &i64::from(limit)]).await.map_err(from_pg)?;
+        rows.iter().map(task_from_row).collect()
+    }
+
+    #[tracing::instrument(name = "postgres.tasks.overdue_recurring", skip_all)]
+    async fn overdue_recurring(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<Task>, RepoError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT {TASK_COLUMNS} FROM tasks t
+                 WHERE NOT t.completed AND t.recurrence_frequency IS NOT NULL AND t.due_date <= $1
+                   AND t.series_id IS NOT NULL
+                   AND NOT EXISTS (SELECT 1 FROM tasks n
+                                   WHERE n.series_id = t.series_id AND n.series_occurrence = t.series_occurrence + 1)
+                 ORDER BY t.due_date, t.id LIMIT $2"
+            ))
+            .await
+            .map_err(from_pg)?;
+        let rows = client.query(&statement, &[&now, &i64::from(limit)]).await.map_err(from_pg)?;
+        rows.iter().map(task_from_row).collect()
+    }
+
+    #[tracing::instrument(name = "postgres.tasks.record_reminder", skip_all, fields(task_id = %event.data.task_id))]
+    async fn record_reminder(&self, event: &ReminderEvent) -> Result<bool, RepoError> {
+        let payload = serde_json::to_value(Event::Reminder(event.clone())).map_err(from_json)?;
+        let client = self.client().await?;
+        let statement = client.prepare_cached(RECORD_REMINDER).await.map_err(from_pg)?;
+        let written = client
+            .execute(
+                &statement,
+                &[&event.data.task_id.0, &event.data.due_date, &event.event_id, &event.data.user_id.as_str(), &Json(&payload)],
+            )
+            .await
+            .map_err(from_pg)?;
+        Ok(written > 0)
+    }
+}
+
+/// A listing's SQL and parameters: `$1` is the user, the filters that are set follow in a
+/// fixed order, then the page's limit and offset. Only placeholders carry values.
+struct Listing<'a> {
+    user: &'a str,
+    query: &'a TaskQuery,
+    /// `%text%` with `\`, `%` and `_` escaped, for ILIKE.
+    pattern: Option<String>,
+    priority: Option<i16>,
+    /// Page size and start.
+    limit: i64,
+    offset: i64,
+    where_sql: String,
+    /// How many placeholders the filters use.
+    filters: usize,
+}
+
+impl<'a> Listing<'a> {
+    fn new(user_id: &'a UserId, query: &'a TaskQuery) -> Self {
+        let pattern = query.text.as_deref().map(|text| {
+            let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            format!("%{escaped}%")
+        });
+        let mut where_sql = String::from("user_id = $1");
+        let mut n = 1;
+        let mut add = |clause: &str, set: bool| {
+            if set {
+                n += 1;
+                where_sql.push_str(" AND ");
+                where_sql.push_str(&clause.replace('?', &format!("${n}")));
+            }
+        };
+        add("completed = ?", query.completed.is_some());
+        add("priority_id = ?", query.priority_id.is_some());
+        add("tags @> ARRAY[?::text]", query.tag.is_some());
+        add("due_date < ?", query.due_before.is_some());
+        add("due_date > ?", query.due_after.is_some());
+        add("(title ILIKE ? OR description ILIKE ?)", pattern.is_some());
+        let priority = query.priority_id.map(|p| i16::from(p.get()));
+        Self {
+            user: user_id.as_str(),
+            query,
+            pattern,
+            priority,
+            limit: i64::from(query.limit),
+            offset: i64::from(query.offset),
+            where_sql,
+            filters: n,
+        }
+    }
+
+    /// The filter values, in the placeholders' order.
+    fn filter_params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&self.user];
+        if let Some(c) = &self.query.completed {
+            params.push(c);
+        }
+        if let Some(p) = &self.priority {
+            params.push(p);
+        }
+        if let Some(t) = &self.query.tag {
+            params.push(t);
+        }
+        if let Some(b) = &self.query.due_before {
+            params.push(b);
+        }
+        if let Some(a) = &self.query.due_after {
+            params.push(a);
+        }
+        if let Some(p) = &self.pattern {
+            params.push(p);
+        }
+        params
+    }
+
+    fn page_params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        let mut params = self.filter_params();
+        params.push(&self.limit);
+        params.push(&self.offset);
+        params
+    }
+
+    fn page_sql(&self) -> String {
+        let dir = match self.query.order {
+            SortOrder::Asc => "ASC",
+            SortOrder::Desc => "DESC",
+        };
+        let key = match self.query.sort {
+            SortKey::DueDate => format!("due_date {dir} NULLS LAST"),
+            SortKey::Priority => format!("priority_id {dir} NULLS LAST"),
+            SortKey::CreatedAt => format!("created_at {dir}"),
+        };
+        format!(
+            "SELECT {TASK_COLUMNS}, count(*) OVER () AS total FROM tasks WHERE {} ORDER BY {key}, id {dir} \
+             LIMIT ${} OFFSET ${}",
+            self.where_sql,
+            self.filters + 1,
+            self.filters + 2
+        )
+    }
+
+    fn count_sql(&self) -> String {
+        format!("SELECT count(*) FROM tasks WHERE {}", self.where_sql)
+    }
+}

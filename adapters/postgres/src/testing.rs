@@ -1,0 +1,127 @@
+//! Throwaway databases for tests: each test gets its own, so tests run in parallel and leave
+//! nothing behind.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use todo_ports::RepoError;
+use tokio_postgres::NoTls;
+
+use crate::error::{from_pg, internal};
+use crate::PgConfig;
+
+/// Prefix of every database [`TempDatabase`] creates; followed by the creating process's id.
+const PREFIX: &str = "todo_test_";
+
+/// A fresh, empty database, dropped (with its connections) when this value is dropped.
+#[derive(Debug)]
+pub struct TempDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl TempDatabase {
+    /// Creates a database through `admin_url` (a `postgres://` URL of a role that may
+    /// CREATE DATABASE). First drops the databases left by test processes that have died.
+    ///
+    /// # Errors
+    /// When the server cannot be reached or refuses.
+    pub async fn create(admin_url: &str) -> Result<Self, RepoError> {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let pid = std::process::id();
+        let name = format!("{PREFIX}{pid}_{}_{}", NEXT.fetch_add(1, Ordering::Relaxed), &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let admin = admin(admin_url).await?;
+        drop_orphans(&admin).await;
+        // Identifiers cannot be parameters; the name is made of digits, letters and '_' above.
+        admin.batch_execute(&format!("CREATE DATABASE \"{name}\"")).await.map_err(from_pg)?;
+        let url = with_database(admin_url, &name)?;
+        Ok(Self { admin_url: admin_url.to_owned(), name, url })
+    }
+
+    /// The database's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The database's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A store configuration for this database, with a small pool.
+    pub fn config(&self) -> PgConfig {
+        PgConfig::new(self.url.clone()).with_pool_size(4)
+    }
+}
+
+impl Drop for TempDatabase {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop may run inside a runtime (or while unwinding): do the async work on a thread of
+        // its own and wait for it.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(async {
+                let admin = admin(&admin_url).await?;
+                admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await.map_err(from_pg)
+            })?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop test database {}: {dropped:?}", self.name);
+        }
+    }
+}
+
+/// A connection through `url`, driven in the background.
+async fn admin(url: &str) -> Result<tokio_postgres::Client, RepoError> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await.map_err(from_pg)?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+/// Drops test databases whose creating process is gone (killed before its guards ran).
+async fn drop_orphans(admin: &tokio_postgres::Client) {
+    let Ok(rows) = admin.query("SELECT datname FROM pg_database WHERE starts_with(datname, $1)", &[&PREFIX]).await
+    else {
+        return;
+    };
+    for row in rows {
+        let name: String = row.get(0);
+        let pid = name[PREFIX.len()..].split('_').next().unwrap_or_default();
+        let alive = pid.parse::<u32>().is_ok_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
+        if !alive && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+        }
+    }
+}
+
+/// `url` (a `postgres://` URL) naming database `name` instead of its own.
+pub fn with_database(url: &str, name: &str) -> Result<String, RepoError> {
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| internal("expected a postgres:// URL"))?;
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let query = tail.find('?').map_or("", |i| &tail[i..]);
+    Ok(format!("{scheme}://{authority}/{name}{query}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_pointed_at_another_database() {
+        let cases = [
+            ("postgres://u:p@h:1/todo", "postgres://u:p@h:1/x"),
+            ("postgres://u@h/todo?sslmode=disable", "postgres://u@h/x?sslmode=disable"),
+            ("postgresql://h:1", "postgresql://h:1/x"),
+            ("postgres://h?application_name=a", "postgres://h/x?application_name=a"),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(with_database(url, "x").expect("url"), expected);
+        }
+    }
+}
