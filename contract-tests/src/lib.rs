@@ -11,3 +11,7 @@ pub mod event_bus;
 pub mod scheduler;
 pub mod state_store;
 pub mod support;
+pub mod store;
+pub mod task_repository;
+pub mod ledgers;
+pub mod outbox;

@@ -1,0 +1,189 @@
+//! The [`Outbox`](todo_ports::Outbox) contract: what drains publish, in which order, what
+//! they keep after failures, and that concurrent drains never hand out a record twice. One
+//! function per rule, each taking a fresh [`Store`].
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use todo_ports::model::{TaskEventType, Topic, UserId};
+use todo_ports::{DrainReport, Inserted, OutboxWait};
+use uuid::Uuid;
+
+use crate::store::{stamp, task, user, RecordingBus, Store};
+
+/// Stores a task of `user` and returns the id of its `task.created` event.
+async fn write(s: &Store, user: &UserId, title: &str) -> Uuid {
+    let st = stamp(TaskEventType::Created);
+    let r = s.tasks.insert(task(user, title), st, None).await.expect("insert");
+    assert!(matches!(r, Inserted::Created(_)), "{r:?}");
+    st.event_id
+}
+
+/// The records a task event makes, in outbox order.
+fn records_of(events: &[Uuid]) -> Vec<(Topic, Uuid)> {
+    events.iter().flat_map(|&id| [(Topic::TaskEvents, id), (Topic::TaskUpdates, id)]).collect()
+}
+
+/// Writes `per_user` events for each of `users`, interleaving users; returns each user's
+/// event ids in write order.
+async fn interleaved(s: &Store, users: &[UserId], per_user: usize) -> HashMap<UserId, Vec<Uuid>> {
+    let mut written: HashMap<UserId, Vec<Uuid>> = HashMap::new();
+    for i in 0..per_user {
+        for u in users {
+            let id = write(s, u, &format!("event {i}")).await;
+            written.entry(u.clone()).or_default().push(id);
+        }
+    }
+    written
+}
+
+/// Every record accepted exactly once, each user's in write order.
+fn assert_all_once_in_order(bus: &RecordingBus, written: &HashMap<UserId, Vec<Uuid>>) {
+    let total: usize = written.values().map(|e| e.len() * 2).sum();
+    assert_eq!(bus.accepted().len(), total, "records published more or fewer times than written");
+    for (u, events) in written {
+        assert_eq!(bus.accepted_of(u), records_of(events), "the order of {u}'s records");
+    }
+}
+
+/// Draining an empty outbox publishes nothing and reports nothing.
+pub async fn a_drain_with_nothing_waiting_reports_nothing(s: Store) {
+    let bus = RecordingBus::new();
+    assert_eq!(s.outbox.drain(bus.clone(), 10).await.expect("drain"), DrainReport::default());
+    assert_eq!(s.outbox.pending().await.expect("pending"), 0);
+    assert!(bus.accepted().is_empty());
+}
+
+/// A drain publishes the oldest records first, at most `limit`, and removes exactly those.
+pub async fn drain_publishes_oldest_first_up_to_the_limit(s: Store) {
+    let u = user("oldest");
+    let events = vec![write(&s, &u, "a").await, write(&s, &u, "b").await, write(&s, &u, "c").await];
+    assert_eq!(s.outbox.pending().await.expect("pending"), 6);
+    let bus = RecordingBus::new();
+    let report = s.outbox.drain(bus.clone(), 4).await.expect("drain");
+    assert_eq!(report, DrainReport { published: 4, failed: 0 });
+    assert_eq!(bus.accepted_of(&u), records_of(&events)[..4]);
+    assert_eq!(s.outbox.pending().await.expect("pending"), 2);
+    let report = s.outbox.drain(bus.clone(), 4).await.expect("drain");
+    assert_eq!(report, DrainReport { published: 2, failed: 0 });
+    assert_eq!(bus.accepted_of(&u), records_of(&events));
+}
+
+/// Each user's records are published in the order they were written.
+pub async fn drain_keeps_each_users_order(s: Store) {
+    let users = [user("order-a"), user("order-b"), user("order-c")];
+    let written = interleaved(&s, &users, 5).await;
+    let bus = RecordingBus::new();
+    s.drain_all(&bus).await;
+    assert_all_once_in_order(&bus, &written);
+}
+
+/// After a failed publish no later record of that user is published in the drain, other
+/// users go on, and the failed records stay until the bus takes them: nothing is lost.
+pub async fn a_failed_publish_holds_back_the_users_later_records(s: Store) {
+    let (a, b) = (user("held-a"), user("held-b"));
+    let a_events = vec![write(&s, &a, "a1").await, write(&s, &a, "a2").await, write(&s, &a, "a3").await];
+    let b_events = vec![write(&s, &b, "b1").await, write(&s, &b, "b2").await];
+    let bus = RecordingBus::new();
+    bus.refuse(a_events[1]);
+    let report = s.outbox.drain(bus.clone(), 100).await.expect("drain");
+    assert_eq!(report.published, 6, "{report:?}");
+    assert!(report.failed >= 1, "{report:?}");
+    assert_eq!(bus.accepted_of(&a), records_of(&a_events[..1]));
+    assert_eq!(bus.accepted_of(&b), records_of(&b_events));
+    assert_eq!(s.outbox.pending().await.expect("pending"), 4);
+
+    let report = s.outbox.drain(bus.clone(), 100).await.expect("drain while still refused");
+    assert_eq!(report.published, 0, "{report:?}");
+    assert_eq!(s.outbox.pending().await.expect("pending"), 4);
+
+    bus.accept_all();
+    s.drain_all(&bus).await;
+    let written = HashMap::from([(a, a_events), (b, b_events)]);
+    assert_all_once_in_order(&bus, &written);
+}
+
+/// While the bus is down every drain fails and records pile up; once it is back they all go
+/// out, once each, in each user's order.
+pub async fn records_wait_out_a_bus_outage(s: Store) {
+    let users = [user("outage-a"), user("outage-b"), user("outage-c")];
+    let bus = RecordingBus::new();
+    bus.set_down(true);
+    let mut written: HashMap<UserId, Vec<Uuid>> = HashMap::new();
+    for round in 0..4 {
+        let more = interleaved(&s, &users, 1).await;
+        for (u, ids) in more {
+            written.entry(u).or_default().extend(ids);
+        }
+        let report = s.outbox.drain(bus.clone(), 50).await.expect("drain while down");
+        assert_eq!(report.published, 0, "round {round}: {report:?}");
+        assert!(report.failed > 0, "round {round}: {report:?}");
+    }
+    assert_eq!(s.outbox.pending().await.expect("pending"), 24);
+    assert!(bus.failures() >= 4);
+    bus.set_down(false);
+    s.drain_all(&bus).await;
+    assert_all_once_in_order(&bus, &written);
+}
+
+/// Drains running at the same time (replicas) never publish one record twice, and still keep
+/// each user's order.
+pub async fn concurrent_drains_never_publish_a_record_twice(s: Store) {
+    let users = [user("race-a"), user("race-b"), user("race-c"), user("race-d")];
+    let written = interleaved(&s, &users, 15).await;
+    let bus = RecordingBus::new();
+    bus.set_latency(Duration::from_millis(2));
+    let mut drains = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let (outbox, bus) = (s.outbox.clone(), bus.clone());
+        drains.spawn(async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+            while outbox.pending().await.expect("pending") > 0 {
+                assert!(tokio::time::Instant::now() < deadline, "the drains did not finish in time");
+                let report = outbox.drain(bus.clone(), 10).await.expect("drain");
+                assert_eq!(report.failed, 0);
+                if report.published == 0 {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        });
+    }
+    while let Some(done) = drains.join_next().await {
+        done.expect("drain task");
+    }
+    assert_eq!(bus.overlaps(), 0, "a record was being published by two drains at once");
+    assert_all_once_in_order(&bus, &written);
+}
+
+/// `wait(ForWork(d))` returns as soon as a record is written, well before `d`.
+pub async fn wait_for_work_returns_when_a_record_is_written(s: Store) {
+    let u = user("wake");
+    let outbox = s.outbox.clone();
+    let waiting = tokio::spawn(async move {
+        let started = tokio::time::Instant::now();
+        outbox.wait(OutboxWait::ForWork(Duration::from_secs(20))).await;
+        started.elapsed()
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    write(&s, &u, "wake up").await;
+    let waited = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("wait(ForWork) did not return within 5 s of a write")
+        .expect("join");
+    assert!(waited < Duration::from_secs(5), "waited {waited:?}");
+}
+
+/// `wait(Pause(d))` waits `d` even when records are written meanwhile.
+pub async fn pause_waits_whatever_is_written(s: Store) {
+    let u = user("pause");
+    let outbox = s.outbox.clone();
+    let pausing = tokio::spawn(async move {
+        let started = tokio::time::Instant::now();
+        outbox.wait(OutboxWait::Pause(Duration::from_millis(500))).await;
+        started.elapsed()
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    write(&s, &u, "ignored").await;
+    let paused = pausing.await.expect("join");
+    assert!(paused >= Duration::from_millis(500), "paused only {paused:?}");
+}

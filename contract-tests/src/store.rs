@@ -1,0 +1,283 @@
+//! The harness of the store suites ([`crate::task_repository`], [`crate::ledgers`],
+//! [`crate::outbox`]): the four ports one store adapter implements, a recording [`EventBus`] to
+//! drain the outbox through, sample data, and [`crate::store_contract_tests!`], which makes one
+//! `#[tokio::test]` per case for an adapter.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use todo_ports::model::{Event, Task, TaskEventType, TaskId, Topic, UserId};
+use todo_ports::{
+    AuditLog, BatchPublishError, BusError, EventBus, EventStamp, Inserted, NotificationFeed, Outbox, TaskRepository,
+};
+use uuid::Uuid;
+
+/// One fresh, empty store, seen through each port it implements.
+#[derive(Clone)]
+pub struct Store {
+    /// The task repository.
+    pub tasks: Arc<dyn TaskRepository>,
+    /// Its outbox.
+    pub outbox: Arc<dyn Outbox>,
+    /// The audit log.
+    pub audit: Arc<dyn AuditLog>,
+    /// The notification feeds.
+    pub feed: Arc<dyn NotificationFeed>,
+    /// Whatever must live as long as the store (a throwaway database); dropped last.
+    _keep: Arc<dyn Any + Send + Sync>,
+}
+
+impl Store {
+    /// The ports of `store`, which implements all four.
+    pub fn of<S>(store: Arc<S>) -> Self
+    where
+        S: TaskRepository + Outbox + AuditLog + NotificationFeed + 'static,
+    {
+        Self { tasks: store.clone(), outbox: store.clone(), audit: store.clone(), feed: store, _keep: Arc::new(()) }
+    }
+
+    /// The same store, keeping `guard` alive until the last clone is dropped.
+    pub fn keeping(mut self, guard: impl Any + Send + Sync) -> Self {
+        self._keep = Arc::new(guard);
+        self
+    }
+
+    /// Stores `task` with a `task.created` event and returns it as stored.
+    ///
+    /// # Panics
+    /// When the store does not create it.
+    pub async fn create(&self, task: Task) -> Task {
+        match self.tasks.insert(task, stamp(TaskEventType::Created), None).await {
+            Ok(Inserted::Created(task)) => task,
+            other => panic!("insert: expected Created, got {other:?}"),
+        }
+    }
+
+    /// Drains the outbox through `bus` until it is empty (at most 100 rounds).
+    ///
+    /// # Panics
+    /// When the store fails or a round publishes nothing while records wait.
+    pub async fn drain_all(&self, bus: &Arc<RecordingBus>) {
+        for _ in 0..100 {
+            if self.outbox.pending().await.expect("pending") == 0 {
+                return;
+            }
+            let report = self.outbox.drain(bus.clone(), 50).await.expect("drain");
+            assert!(report.published > 0, "a drain published nothing: {report:?}");
+        }
+        panic!("the outbox did not empty in 100 drains");
+    }
+}
+
+/// Now, truncated to microseconds (what every store keeps).
+pub fn now() -> OffsetDateTime {
+    todo_ports::model::truncate_to_micros(OffsetDateTime::now_utc())
+}
+
+/// A user id no other test uses.
+pub fn user(case: &str) -> UserId {
+    let short: String = case.chars().filter(|c| c.is_ascii_alphanumeric()).take(40).collect();
+    let id = format!("u-{short}-{}", Uuid::new_v4().simple());
+    UserId::parse(&id).unwrap_or_else(|e| panic!("bad test user id {id}: {e}"))
+}
+
+/// A new, valid task of `user` (not stored; id 0), created now.
+pub fn task(user: &UserId, title: &str) -> Task {
+    let t = now();
+    Task {
+        id: TaskId(0),
+        user_id: user.clone(),
+        title: title.to_owned(),
+        description: None,
+        completed: false,
+        priority_id: None,
+        due_date: None,
+        tags: Vec::new(),
+        recurrence: None,
+        reminder_offset_minutes: 60,
+        series: None,
+        revision: 0,
+        created_at: t,
+        updated_at: t,
+    }
+}
+
+/// A stamp of `event_type`, now, with a fresh event id.
+pub fn stamp(event_type: TaskEventType) -> EventStamp {
+    EventStamp::new(event_type, now())
+}
+
+/// An event bus that records what it accepts, and can be told to fail.
+#[derive(Default)]
+pub struct RecordingBus {
+    accepted: Mutex<Vec<(Topic, Event)>>,
+    /// Every publish fails (`Unavailable`) while set.
+    down: AtomicBool,
+    /// Publishes of these event ids fail (`Unavailable`).
+    refused: Mutex<Vec<Uuid>>,
+    /// How long each publish takes, to widen races.
+    latency: Mutex<Duration>,
+    /// Publishes running right now, per (topic, event id): more than one is a double send.
+    in_flight: Mutex<HashMap<(Topic, Uuid), usize>>,
+    /// Times a record was being published twice at once.
+    overlaps: AtomicUsize,
+    /// Failed publish attempts.
+    failures: AtomicUsize,
+}
+
+impl RecordingBus {
+    /// A bus that accepts everything at once.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Sets whether the bus is down (every publish fails).
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    /// Makes publishes of `event_id` fail until [`RecordingBus::accept_all`].
+    pub fn refuse(&self, event_id: Uuid) {
+        lock(&self.refused).push(event_id);
+    }
+
+    /// Accepts every event again (refusals cleared, bus up).
+    pub fn accept_all(&self) {
+        lock(&self.refused).clear();
+        self.set_down(false);
+    }
+
+    /// Makes each publish take `latency`.
+    pub fn set_latency(&self, latency: Duration) {
+        *lock(&self.latency) = latency;
+    }
+
+    /// Everything accepted so far, in order of acceptance.
+    pub fn accepted(&self) -> Vec<(Topic, Event)> {
+        lock(&self.accepted).clone()
+    }
+
+    /// The accepted `(topic, event id)` pairs of `user`, in order.
+    pub fn accepted_of(&self, user: &UserId) -> Vec<(Topic, Uuid)> {
+        self.accepted().into_iter().filter(|(_, e)| e.user_id() == user).map(|(t, e)| (t, e.id())).collect()
+    }
+
+    /// Times one record was being published by two callers at once.
+    pub fn overlaps(&self) -> usize {
+        self.overlaps.load(Ordering::SeqCst)
+    }
+
+    /// Failed publish attempts so far.
+    pub fn failures(&self) -> usize {
+        self.failures.load(Ordering::SeqCst)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[async_trait]
+impl EventBus for RecordingBus {
+    async fn publish(&self, topic: Topic, event: &Event) -> Result<(), BusError> {
+        let key = (topic, event.id());
+        {
+            let mut in_flight = lock(&self.in_flight);
+            let n = in_flight.entry(key).or_default();
+            *n += 1;
+            if *n > 1 {
+                self.overlaps.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let latency = *lock(&self.latency);
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        let fails = self.down.load(Ordering::SeqCst) || lock(&self.refused).contains(&event.id());
+        if let Some(n) = lock(&self.in_flight).get_mut(&key) {
+            *n -= 1;
+        }
+        if fails {
+            self.failures.fetch_add(1, Ordering::SeqCst);
+            return Err(BusError::Unavailable("the recording bus is told to fail".into()));
+        }
+        lock(&self.accepted).push((topic, event.clone()));
+        Ok(())
+    }
+
+    async fn publish_batch(&self, topic: Topic, events: &[Event]) -> Result<(), BatchPublishError> {
+        let mut failed = Vec::new();
+        let mut first = None;
+        for event in events {
+            if let Err(e) = self.publish(topic, event).await {
+                failed.push(event.id());
+                first.get_or_insert(e);
+            }
+        }
+        match first {
+            None => Ok(()),
+            Some(source) => Err(BatchPublishError { failed, source }),
+        }
+    }
+}
+
+/// Makes one `#[tokio::test]` per store case (task repository, ledgers, outbox) for an adapter.
+/// `$factory` is an `async fn(&'static str) -> Option<Store>` given the case's name, returning
+/// a fresh, empty store, or `None` (after saying why) to skip.
+#[macro_export]
+macro_rules! store_contract_tests {
+    ($factory:path) => {
+        $crate::store_contract_tests!(@cases $factory;
+            task_repository::insert_assigns_ids_and_writes_the_event,
+            task_repository::update_replaces_the_task_and_writes_the_event,
+            task_repository::update_without_a_stamp_writes_no_event,
+            task_repository::update_with_a_stale_revision_conflicts,
+            task_repository::update_of_a_missing_task_is_not_found,
+            task_repository::delete_returns_the_task_and_emits_task_deleted,
+            task_repository::get_is_scoped_to_the_user,
+            task_repository::list_is_scoped_to_the_user,
+            task_repository::list_filters_by_completion,
+            task_repository::list_filters_by_priority,
+            task_repository::list_filters_by_exact_tag,
+            task_repository::list_filters_by_due_window,
+            task_repository::list_filters_by_text_ignoring_case,
+            task_repository::list_combines_filters,
+            task_repository::list_sorts_by_creation_with_ties_by_id,
+            task_repository::list_sorts_by_due_date_missing_last,
+            task_repository::list_sorts_by_priority_missing_last,
+            task_repository::list_pages_and_counts_the_total,
+            task_repository::reminder_candidates_are_open_tasks_due_in_the_window,
+            task_repository::overdue_recurring_skips_series_whose_next_occurrence_exists,
+            task_repository::insert_with_a_seen_inbox_key_is_a_duplicate,
+            task_repository::insert_of_an_existing_occurrence_is_a_duplicate_and_writes_nothing,
+            task_repository::concurrent_inserts_of_one_occurrence_create_one_task,
+            ledgers::a_reminder_is_recorded_once_per_task_and_due_date,
+            ledgers::concurrent_reminders_are_recorded_once,
+            ledgers::audit_appends_each_event_once,
+            ledgers::audit_lists_a_users_events_newest_first,
+            ledgers::a_notification_is_recorded_once_with_its_sent_event,
+            ledgers::notifications_list_newest_first_per_user,
+            outbox::a_drain_with_nothing_waiting_reports_nothing,
+            outbox::drain_publishes_oldest_first_up_to_the_limit,
+            outbox::drain_keeps_each_users_order,
+            outbox::a_failed_publish_holds_back_the_users_later_records,
+            outbox::records_wait_out_a_bus_outage,
+            outbox::concurrent_drains_never_publish_a_record_twice,
+            outbox::wait_for_work_returns_when_a_record_is_written,
+            outbox::pause_waits_whatever_is_written,
+        );
+    };
+    (@cases $factory:path; $($module:ident :: $case:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $case() {
+            if let Some(store) = $factory(stringify!($case)).await {
+                $crate::$module::$case(store).await;
+            }
+        }
+    )*};
+}
