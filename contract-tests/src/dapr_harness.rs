@@ -2,8 +2,8 @@
 //! (`infra/local/stack up`).
 //!
 //! * One run (one test process) gets a random id `ct…`: its topics are `{run}-task-events`,
-//!   `{run}-reminders` and their `-dlq` topics (created once, through the stack's `topic`
-//!   command), so runs never see each other's messages.
+//!   `{run}-reminders` and their `-dlq` topics (created once, with `$TODO_STACK_SCRIPT topic`),
+//!   so runs never see each other's messages.
 //! * Each sidecar gets its own app id `{run}-{case}` (hence its own Kafka consumer group,
 //!   state key prefix and Scheduler namespace) and free ports on 127.0.0.1.
 //! * Sidecars load a copy of the stack's resources in which the Kafka consumer group is
@@ -93,11 +93,9 @@ impl DaprRun {
     }
 
     fn create_topic(&self, name: &str) {
-        let cmd = self.stack.get("TODO_STACK_TOPIC_CMD");
-        let mut parts = cmd.split_whitespace();
-        let program = parts.next().expect("TODO_STACK_TOPIC_CMD is empty");
-        let out = std::process::Command::new(program)
-            .args(parts)
+        let cmd = self.stack.get("TODO_STACK_SCRIPT");
+        let out = std::process::Command::new(cmd)
+            .arg("topic")
             .arg(name)
             .arg("3")
             .output()

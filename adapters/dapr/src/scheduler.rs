@@ -101,8 +101,15 @@ impl JobData {
     }
 }
 
-fn go_duration(d: Duration) -> String {
-    format!("{}ms", d.as_millis())
+/// `d` as protobuf JSON wants a `google.protobuf.Duration`: seconds with an `s` suffix
+/// (`"2s"`, `"1.5s"`). The sidecar refuses Go-style `"1500ms"` there.
+fn proto_duration(d: Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        let frac = format!("{:09}", d.subsec_nanos());
+        format!("{}.{}s", d.as_secs(), frac.trim_end_matches('0'))
+    }
 }
 
 fn scheduler_error(e: SidecarError) -> SchedulerError {
@@ -128,7 +135,7 @@ impl Scheduler for DaprScheduler {
             "overwrite": true,
             "failurePolicy": {
                 "constant": {
-                    "interval": go_duration(self.failure_policy.interval),
+                    "interval": proto_duration(self.failure_policy.interval),
                     "maxRetries": self.failure_policy.max_retries,
                 }
             },
@@ -181,7 +188,8 @@ mod tests {
     }
 
     #[test]
-    fn durations_are_go_durations() {
-        assert_eq!(go_duration(Duration::from_secs(2)), "2000ms");
+    fn durations_are_protobuf_durations() {
+        assert_eq!(proto_duration(Duration::from_secs(2)), "2s");
+        assert_eq!(proto_duration(Duration::from_millis(1500)), "1.5s");
     }
 }
