@@ -1,0 +1,115 @@
+//! Migrations at start-up, against PostgreSQL from the local stack (skipped loudly without
+//! it): replicas starting together apply each migration once, a changed migration is refused,
+//! and the indexes the queries rely on exist.
+
+use std::sync::Arc;
+
+use todo_adapter_postgres::migrate::MIGRATIONS;
+use todo_adapter_postgres::testing::TempDatabase;
+use todo_adapter_postgres::PgStore;
+use todo_contract_tests::stack::stack;
+use todo_ports::RepoError;
+use tokio_postgres::NoTls;
+
+async fn database(test: &str) -> Option<TempDatabase> {
+    let stack = stack(&format!("postgres migrations ({test})"))?;
+    Some(TempDatabase::create(stack.get("TODO_STACK_PG_URL")).await.expect("create a test database"))
+}
+
+async fn sql(db: &TempDatabase) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(db.url(), NoTls).await.expect("connect");
+    tokio::spawn(connection);
+    client
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_starting_together_apply_each_migration_once() {
+    let Some(db) = database("concurrent start").await else { return };
+    let mut starting = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let config = db.config();
+        starting.spawn(async move { PgStore::connect(config).await.map(|s: Arc<PgStore>| drop(s)) });
+    }
+    while let Some(started) = starting.join_next().await {
+        started.expect("join").expect("a replica failed to start");
+    }
+    let client = sql(&db).await;
+    let rows = client.query("SELECT version FROM schema_migrations ORDER BY version", &[]).await.expect("query");
+    let versions: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(versions, MIGRATIONS.iter().map(|m| m.version).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migration_changed_after_it_was_applied_is_refused() {
+    let Some(db) = database("changed migration").await else { return };
+    drop(PgStore::connect(db.config()).await.expect("first start"));
+    sql(&db).await.execute("UPDATE schema_migrations SET checksum = checksum + 1 WHERE version = 1", &[]).await.expect("tamper");
+    match PgStore::connect(db.config()).await {
+        Err(RepoError::Internal(e)) => assert!(e.to_string().contains("changed after it was applied"), "{e}"),
+        other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_indexes_of_the_filters_and_sweeps_exist_and_serve_their_queries() {
+    let Some(db) = database("indexes").await else { return };
+    drop(PgStore::connect(db.config()).await.expect("start"));
+    let client = sql(&db).await;
+    let rows = client.query("SELECT indexname FROM pg_indexes WHERE tablename = 'tasks'", &[]).await.expect("query");
+    let names: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    let trigram = client
+        .query_opt("SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'", &[])
+        .await
+        .expect("query")
+        .is_some();
+    let mut expected = vec![
+        "tasks_user_created",
+        "tasks_user_completed",
+        "tasks_user_priority",
+        "tasks_user_due",
+        "tasks_tags",
+        "tasks_open_due",
+        "tasks_open_recurring",
+        "tasks_series_occurrence_key",
+    ];
+    if trigram {
+        expected.extend(["tasks_title_trgm", "tasks_description_trgm"]);
+    }
+    for name in expected {
+        assert!(names.iter().any(|n| n == name), "index {name} missing; have {names:?}");
+    }
+
+    // With sequential scans priced out (the table is empty), each query can use its index.
+    client.batch_execute("SET enable_seqscan = off").await.expect("set");
+    let plans = [
+        (
+            "SELECT id FROM tasks WHERE NOT completed AND due_date IS NOT NULL AND due_date >= now() \
+             AND due_date <= now() + interval '1 day' ORDER BY due_date, id LIMIT 10",
+            "tasks_open_due",
+        ),
+        (
+            "SELECT id FROM tasks t WHERE NOT t.completed AND t.recurrence_frequency IS NOT NULL AND t.due_date <= now() \
+             ORDER BY t.due_date, t.id LIMIT 10",
+            "tasks_open_recurring",
+        ),
+        ("SELECT id FROM tasks WHERE tags @> ARRAY['work']::text[]", "tasks_tags"),
+        ("SELECT id FROM tasks WHERE user_id = 'u' AND completed = false", "tasks_user_completed"),
+        ("SELECT id FROM tasks WHERE user_id = 'u' AND priority_id = 1", "tasks_user_priority"),
+        ("SELECT id FROM tasks WHERE user_id = 'u' AND due_date < now()", "tasks_user_due"),
+    ];
+    for (query, index) in plans {
+        let plan: Vec<String> =
+            client.query(&format!("EXPLAIN {query}"), &[]).await.expect("explain").iter().map(|r| r.get(0)).collect();
+        assert!(plan.iter().any(|line| line.contains(index)), "{query}\ndoes not use {index}:\n{}", plan.join("\n"));
+    }
+    if trigram {
+        let plan: Vec<String> = client
+            .query("EXPLAIN SELECT id FROM tasks WHERE title ILIKE '%milk%' OR description ILIKE '%milk%'", &[])
+            .await
+            .expect("explain")
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert!(plan.iter().any(|l| l.contains("tasks_title_trgm")), "{}", plan.join("\n"));
+    }
+}
