@@ -313,6 +313,7 @@ pub async fn http_status(port: u16, path: &str) -> Option<u16> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -5,6 +5,8 @@
 //! Skipped (loudly) when the stack is not up; `TODO_REQUIRE_STACK=1` turns the skip into a
 //! failure. See `contract-tests/src/dapr_harness.rs` for how sidecars are isolated.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -109,9 +111,9 @@ impl BusHarness for DaprBus {
     async fn start(&mut self) {
         let mut dlq_subs = Vec::new();
         for s in &self.subscriptions {
-            if !self.dead_letters.contains_key(&s.topic) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = self.dead_letters.entry(s.topic) {
                 let collector = Arc::new(DeadLetters::default());
-                self.dead_letters.insert(s.topic, collector.clone());
+                slot.insert(collector.clone());
                 let name = match s.topic {
                     Topic::TaskEvents => "dlq-task-events",
                     Topic::TaskUpdates => "dlq-task-updates",

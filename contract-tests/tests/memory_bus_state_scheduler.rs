@@ -1,5 +1,7 @@
 //! The bus, state and scheduler suites against the in-memory adapters.
 
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

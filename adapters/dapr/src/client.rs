@@ -306,6 +306,7 @@ pub(crate) fn encode(s: &str, keep_colon: bool) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

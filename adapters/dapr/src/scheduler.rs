@@ -167,6 +167,7 @@ fn is_not_found(e: &SidecarError) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use time::macros::datetime;
 

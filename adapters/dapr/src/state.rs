@@ -170,6 +170,7 @@ impl StateStore for DaprStateStore {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -1,5 +1,7 @@
 //! The routes the sidecar calls on the app, called directly.
 
+#![allow(clippy::unwrap_used)]
+
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;

@@ -2,6 +2,8 @@
 //! sidecar: how each answer maps to the ports' error kinds, deadlines, headers. What the real
 //! sidecar does is proven by the contract suites (`contract-tests/tests/dapr.rs`).
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -219,7 +221,8 @@ async fn a_bulk_publish_names_exactly_the_failed_entries() {
 #[tokio::test]
 async fn state_answers_map_to_conflict_unavailable_and_internal() {
     let c = conversation();
-    let cases: [(u16, &str, fn(&StateError) -> bool); 5] = [
+    type Case = (u16, &'static str, fn(&StateError) -> bool);
+    let cases: [Case; 5] = [
         (409, r#"{"errorCode":"ERR_STATE_SAVE","message":"possible etag mismatch"}"#, |e| matches!(e, StateError::Conflict)),
         (400, r#"{"errorCode":"ERR_STATE_SAVE","message":"invalid etag value: strconv.Atoi"}"#, |e| matches!(e, StateError::Conflict)),
         (
