@@ -1,19 +1,30 @@
 //! The app's settings, read from a lookup (the process environment in production, a map in
-//! tests) in one place.
+//! tests) in one place. Which adapters run follows from them: PostgreSQL when `DATABASE_URL`
+//! is set, the Dapr sidecar when `DAPR_HTTP_PORT` or `DAPR_HTTP_ENDPOINT` is, in-memory
+//! otherwise.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use todo_adapter_dapr::DaprConfig;
+use todo_adapter_postgres::PgConfig;
+
 /// Everything the app is configured with.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Config {
     /// Where the REST API listens: `127.0.0.1:$PORT` (default 8000).
     pub listen: SocketAddr,
     /// How often the embedded sweep runs (`SWEEP_INTERVAL_SECS`, default 300 like the
-    /// `reminder-cron` binding); 0 turns it off.
+    /// `reminder-cron` binding; with Dapr the binding drives it and the default is off);
+    /// 0 turns it off.
     pub sweep_interval: Option<Duration>,
     /// `APP_API_TOKEN`: Dapr must present it on Dapr-only routes.
     pub app_api_token: Option<String>,
+    /// `DATABASE_URL` (and `DATABASE_POOL_SIZE`): tasks, outbox and ledgers in PostgreSQL.
+    pub postgres: Option<PgConfig>,
+    /// The sidecar, when `DAPR_HTTP_PORT` or `DAPR_HTTP_ENDPOINT` is set: events, state and
+    /// reminder jobs go through Dapr, and Dapr delivers events and jobs to this app.
+    pub dapr: Option<DaprConfig>,
 }
 
 /// A setting that cannot be used.
@@ -28,23 +39,41 @@ impl std::fmt::Display for ConfigError {
     }
 }
 
+fn number<T: std::str::FromStr>(lookup: &impl Fn(&str) -> Option<String>, key: &str) -> Result<Option<T>, ConfigError> {
+    match lookup(key).filter(|v| !v.trim().is_empty()) {
+        None => Ok(None),
+        Some(raw) => raw.trim().parse().map(Some).map_err(|_| ConfigError(format!("{key}={raw} is not a valid number"))),
+    }
+}
+
 impl Config {
     /// Reads the settings through `lookup`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let port = match lookup("PORT") {
-            None => 8000,
-            Some(raw) => raw.parse::<u16>().map_err(|_| ConfigError(format!("PORT={raw} is not a port number")))?,
+        let port: u16 = number(&lookup, "PORT")?.unwrap_or(8000);
+        let dapr_wanted = ["DAPR_HTTP_PORT", "DAPR_HTTP_ENDPOINT"].iter().any(|k| lookup(k).is_some_and(|v| !v.is_empty()));
+        let dapr = if dapr_wanted {
+            Some(DaprConfig::from_lookup(&lookup).map_err(|e| ConfigError(e.to_string()))?)
+        } else {
+            None
         };
-        let sweep_secs = match lookup("SWEEP_INTERVAL_SECS") {
-            None => 300,
-            Some(raw) => raw
-                .parse::<u64>()
-                .map_err(|_| ConfigError(format!("SWEEP_INTERVAL_SECS={raw} is not a whole number of seconds")))?,
+        let default_sweep = if dapr.is_some() { 0 } else { 300 };
+        let sweep_secs: u64 = number(&lookup, "SWEEP_INTERVAL_SECS")?.unwrap_or(default_sweep);
+        let postgres = match lookup("DATABASE_URL").filter(|v| !v.trim().is_empty()) {
+            None => None,
+            Some(url) => {
+                let mut pg = PgConfig::new(url.trim());
+                if let Some(size) = number::<usize>(&lookup, "DATABASE_POOL_SIZE")? {
+                    pg = pg.with_pool_size(size.max(1));
+                }
+                Some(pg)
+            }
         };
         Ok(Self {
             listen: SocketAddr::from(([127, 0, 0, 1], port)),
             sweep_interval: (sweep_secs > 0).then(|| Duration::from_secs(sweep_secs)),
             app_api_token: lookup("APP_API_TOKEN").filter(|t| !t.is_empty()),
+            postgres,
+            dapr,
         })
     }
 }
@@ -60,11 +89,11 @@ mod tests {
     }
 
     #[test]
-    fn defaults_listen_on_loopback_port_8000_and_sweep_every_5_minutes() {
+    fn defaults_are_embedded_on_loopback_port_8000_sweeping_every_5_minutes() {
         let c = config(&[]).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:8000");
         assert_eq!(c.sweep_interval, Some(Duration::from_secs(300)));
-        assert_eq!(c.app_api_token, None);
+        assert!(c.app_api_token.is_none() && c.postgres.is_none() && c.dapr.is_none());
     }
 
     #[test]
@@ -73,5 +102,16 @@ mod tests {
         assert_eq!((c.listen.port(), c.sweep_interval, c.app_api_token.as_deref()), (9001, None, Some("s3cret")));
         assert!(config(&[("PORT", "eighty")]).is_err());
         assert!(config(&[("SWEEP_INTERVAL_SECS", "-1")]).is_err());
+        assert!(config(&[("DATABASE_URL", "postgres://x"), ("DATABASE_POOL_SIZE", "many")]).is_err());
+    }
+
+    #[test]
+    fn a_database_url_selects_postgres_and_a_sidecar_port_selects_dapr() {
+        let c = config(&[("DATABASE_URL", "postgres://todo:pw@127.0.0.1:5432/todo"), ("DATABASE_POOL_SIZE", "4")]).unwrap();
+        assert_eq!(c.postgres.as_ref().map(|p| p.pool_size), Some(4));
+        let c = config(&[("DAPR_HTTP_PORT", "3511")]).unwrap();
+        assert_eq!(c.dapr.as_ref().map(|d| d.http_endpoint.as_str()), Some("http://127.0.0.1:3511"));
+        assert_eq!(c.sweep_interval, None, "the cron binding drives the sweep");
+        assert!(config(&[("DAPR_HTTP_PORT", "x")]).is_err());
     }
 }

@@ -1,49 +1,120 @@
-//! The all-in-one Todo app: every use case, consumer and background loop in one process,
-//! wired to the in-memory adapters. `main` only reads the config and calls [`run`].
+//! The Todo app: every use case, consumer and background loop in one process. `main` only
+//! reads the [`Config`] and calls [`run`].
+//!
+//! On embedded defaults it is the whole system in memory. With `DATABASE_URL` its tasks,
+//! outbox and ledgers are in PostgreSQL; with a Dapr sidecar (`DAPR_HTTP_PORT`) its events,
+//! conversation state and reminder jobs go through Dapr, which delivers events, jobs and the
+//! cron binding back to it: with both, it is the backend of the microservice deployment.
 
 pub mod config;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
-use todo_adapter_http::{HttpConfig, HttpServer, Services};
+use todo_adapter_dapr::{Dapr, DaprApp};
+use todo_adapter_http::{Fallback, HttpConfig, HttpServer, Services};
 use todo_adapter_memory::{InMemoryEventBus, InMemoryScheduler, InMemoryStateStore, InMemoryStore};
-use todo_ports::{SweepService, SystemClock};
+use todo_adapter_postgres::{PgConfig, PgStore};
+use todo_ports::{RepoError, SweepService, SystemClock};
 use todo_tasks::{Ports, Todo};
 
 pub use config::Config;
 
-/// Runs the system on embedded (in-memory) adapters, serving the REST API on `listener`
-/// until `shutdown` completes.
-pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
-    let store = InMemoryStore::new();
-    let bus = InMemoryEventBus::new();
-    let scheduler = InMemoryScheduler::new();
-    let todo = Todo::new(Ports {
-        tasks: store.clone(),
-        outbox: store.clone(),
-        audit: store.clone(),
-        feed: store.clone(),
-        bus: bus.clone(),
+/// Any start-up failure.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// Runs the system with the adapters `config` selects, serving the REST API (and, with Dapr,
+/// the routes Dapr calls) on `listener` until `shutdown` completes.
+pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+    let memory = InMemoryStore::new();
+    let mut ports = Ports {
+        tasks: memory.clone(),
+        outbox: memory.clone(),
+        audit: memory.clone(),
+        feed: memory.clone(),
+        bus: InMemoryEventBus::new(),
         state: InMemoryStateStore::new(),
-        scheduler: scheduler.clone(),
+        scheduler: InMemoryScheduler::new(),
         clock: Arc::new(SystemClock),
-    });
-    scheduler.set_handler(todo.reminder_jobs.clone());
-    for subscription in todo.subscriptions() {
-        bus.subscribe(subscription);
+    };
+    if let Some(pg) = &config.postgres {
+        let store = connect_postgres(pg.clone()).await?;
+        (ports.tasks, ports.outbox, ports.audit, ports.feed) = (store.clone(), store.clone(), store.clone(), store);
     }
-    serve(config, todo, listener, shutdown).await
+    let (dapr, memory_bus, memory_scheduler) = match &config.dapr {
+        Some(dapr_config) => {
+            let dapr = Dapr::new(dapr_config.clone());
+            ports.bus = Arc::new(dapr.bus.clone());
+            ports.state = Arc::new(dapr.state.clone());
+            ports.scheduler = Arc::new(dapr.scheduler.clone());
+            (Some(dapr), None, None)
+        }
+        None => {
+            let (bus, scheduler) = (InMemoryEventBus::new(), InMemoryScheduler::new());
+            ports.bus = bus.clone();
+            ports.scheduler = scheduler.clone();
+            (None, Some(bus), Some(scheduler))
+        }
+    };
+    let todo = Todo::new(ports);
+    let mut fallback = None;
+    if let (Some(bus), Some(scheduler)) = (memory_bus, memory_scheduler) {
+        scheduler.set_handler(todo.reminder_jobs.clone());
+        for subscription in todo.subscriptions() {
+            bus.subscribe(subscription);
+        }
+    }
+    if let Some(dapr) = dapr {
+        let app = Arc::new(DaprApp::new(
+            todo.subscriptions(),
+            Some(todo.reminder_jobs.clone()),
+            config.app_api_token.clone(),
+            dapr.client.config().pubsub_name.clone(),
+        ));
+        let routes: Fallback = Arc::new(move |req| {
+            let app = app.clone();
+            Box::pin(async move { app.handle(req).await })
+        });
+        fallback = Some(routes);
+        let client = dapr.client.clone();
+        tokio::spawn(async move {
+            match client.wait_until_ready(Duration::from_secs(120)).await {
+                Ok(()) => tracing::info!("dapr sidecar ready"),
+                Err(e) => tracing::warn!(error = %e, "dapr sidecar not ready; calls will be retried"),
+            }
+        });
+    }
+    serve(config, todo, listener, fallback, shutdown).await?;
+    Ok(())
+}
+
+/// Connects to PostgreSQL (applying migrations), retrying while it is unreachable so that the
+/// app and its database may start in any order.
+async fn connect_postgres(config: PgConfig) -> Result<Arc<PgStore>, Error> {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match PgStore::connect(config.clone()).await {
+            Ok(store) => return Ok(store),
+            Err(RepoError::Unavailable(e)) => {
+                tracing::warn!(error = %e, url = %config.redacted_url(), "postgres unreachable; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// Serves `todo` over HTTP with its background loops (outbox relay, periodic sweep) until
-/// `shutdown` completes.
+/// `shutdown` completes. `fallback` answers paths the REST API does not own.
 pub async fn serve(
     config: Config,
     todo: Todo,
     listener: TcpListener,
+    fallback: Option<Fallback>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let stopping = Arc::new(AtomicBool::new(false));
@@ -69,8 +140,16 @@ pub async fn serve(
         activity: todo.activity.clone(),
         sweep: todo.sweep.clone(),
     };
-    tracing::info!(address = %listener.local_addr()?, "todo API listening");
-    let server = HttpServer::new(services, HttpConfig { app_api_token: config.app_api_token.clone() });
+    tracing::info!(
+        address = %listener.local_addr()?,
+        store = if config.postgres.is_some() { "postgres" } else { "memory" },
+        messaging = if config.dapr.is_some() { "dapr" } else { "memory" },
+        "todo API listening"
+    );
+    let mut server = HttpServer::new(services, HttpConfig { app_api_token: config.app_api_token.clone() });
+    if let Some(fallback) = fallback {
+        server = server.with_fallback(fallback);
+    }
     let served = server.serve(listener, shutdown).await;
     if let Some(sweeper) = sweeper {
         sweeper.abort();

@@ -17,7 +17,7 @@ struct App {
     addr: SocketAddr,
     client: Client<HttpConnector, Full<Bytes>>,
     stop: Option<oneshot::Sender<()>>,
-    done: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    done: Option<tokio::task::JoinHandle<Result<(), todo::Error>>>,
 }
 
 impl App {
