@@ -88,6 +88,9 @@ impl NotificationFeed for PgStore {
             .map_err(from_pg)?
             .try_get(0)
             .map_err(from_pg)?;
+        if recorded > 0 {
+            self.outbox_written();
+        }
         Ok(recorded > 0)
     }
 

@@ -17,8 +17,9 @@
 //!
 //! # Layout
 //! - [`PgConfig`] (`config`): the typed configuration; the adapter reads no environment.
-//! - [`PgStore`] (`store`): the pool, migrations at start-up, the `LISTEN` connection that
-//!   wakes [`Outbox::wait`](todo_ports::Outbox::wait).
+//! - [`PgStore`] (`store`): the pool, migrations at start-up, and the connection that
+//!   carries outbox wake-ups between processes (`LISTEN`/`NOTIFY`), which ends
+//!   [`Outbox::wait`](todo_ports::Outbox::wait) early.
 //! - `tasks`, `outbox`, `ledgers`: one port implementation each; `rows` maps tasks to rows.
 //! - `error`: the only place vendor errors become [`RepoError`](todo_ports::RepoError)s.
 //! - [`migrate`]: the versioned SQL files of `migrations/` and how they are applied.

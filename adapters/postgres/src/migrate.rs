@@ -31,6 +31,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0001_tasks_outbox_ledgers.sql"),
     },
     Migration { version: 2, name: "text_search", sql: include_str!("../migrations/0002_text_search.sql") },
+    Migration {
+        version: 3,
+        name: "notify_after_commit",
+        sql: include_str!("../migrations/0003_notify_after_commit.sql"),
+    },
 ];
 
 /// Key of the advisory lock serialising migrations ("todo_mig" in ASCII).

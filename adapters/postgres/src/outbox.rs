@@ -2,10 +2,11 @@
 //!
 //! # How a drain stays safe with several relays
 //! A user's rows form a *lane*, published strictly in `id` order. A drain, in one transaction:
-//! 1. finds the users at the head of the outbox (the oldest row of each user, oldest first);
+//! 1. finds the users at the head of the outbox (the oldest row of each user, oldest first),
+//!    a few times more than it wants lanes;
 //! 2. takes a transaction-scoped advisory lock per user lane (`pg_try_advisory_xact_lock` on a
-//!    hash of the user id), skipping lanes another drain holds, so two drains never work on
-//!    one lane and a row is never handed to two drains at once;
+//!    hash of the user id), skipping lanes another drain holds, until it has `limit` lanes,
+//!    so two drains never work on one lane and a row is never handed to two drains at once;
 //! 3. reads the oldest rows of the lanes it holds (a fresh snapshot, taken after the locks,
 //!    so rows a previous holder deleted are gone);
 //! 4. publishes the lanes concurrently, each lane one row at a time, stopping a lane at its
@@ -43,8 +44,13 @@ WHERE NOT EXISTS (SELECT 1 FROM outbox p WHERE p.user_id = o.user_id AND p.id < 
 ORDER BY o.id
 LIMIT $1";
 
-/// The lanes of `$1` this transaction could lock.
-const LOCK_LANES: &str = "SELECT u FROM unnest($1::text[]) AS u WHERE pg_try_advisory_xact_lock($2, hashtext(u))";
+/// Up to `$3` lanes of `$1`, in order, that this transaction could lock. The limit stops the
+/// scan, so no lane beyond those returned is locked.
+const LOCK_LANES: &str =
+    "SELECT u FROM unnest($1::text[]) AS u WHERE pg_try_advisory_xact_lock($2, hashtext(u)) LIMIT $3";
+
+/// Heads looked at per lane wanted: lanes other drains hold are skipped, so look further.
+const HEADS_PER_LANE: i64 = 4;
 
 /// The oldest rows of the locked lanes.
 const LANE_ROWS: &str = "
@@ -110,13 +116,13 @@ impl Outbox for PgStore {
 
         let heads = tx.prepare_cached(LANE_HEADS).await.map_err(from_pg)?;
         let users: Vec<String> =
-            tx.query(&heads, &[&limit]).await.map_err(from_pg)?.iter().map(|r| r.get(0)).collect();
+            tx.query(&heads, &[&limit.saturating_mul(HEADS_PER_LANE)]).await.map_err(from_pg)?.iter().map(|r| r.get(0)).collect();
         if users.is_empty() {
             return Ok(report);
         }
         let lock = tx.prepare_cached(LOCK_LANES).await.map_err(from_pg)?;
         let locked: Vec<String> =
-            tx.query(&lock, &[&users, &LANE_LOCKS]).await.map_err(from_pg)?.iter().map(|r| r.get(0)).collect();
+            tx.query(&lock, &[&users, &LANE_LOCKS, &limit]).await.map_err(from_pg)?.iter().map(|r| r.get(0)).collect();
         if locked.is_empty() {
             return Ok(report);
         }
@@ -171,9 +177,7 @@ impl Outbox for PgStore {
 
     async fn wait(&self, how: OutboxWait) {
         match how {
-            OutboxWait::ForWork(at_most) => {
-                let _ = tokio::time::timeout(at_most, self.outbox_written.notified()).await;
-            }
+            OutboxWait::ForWork(at_most) => self.wait_for_records(at_most).await,
             OutboxWait::Pause(duration) => tokio::time::sleep(duration).await,
         }
     }

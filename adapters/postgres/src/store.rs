@@ -1,19 +1,23 @@
 //! [`PgStore`]: the pool, the schema check at start-up and the outbox listener.
 
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use todo_ports::RepoError;
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, NoTls};
 
 use crate::error::{from_pg, from_pool, internal};
 use crate::{migrate, PgConfig};
 
-/// The channel the outbox trigger notifies (see migration 0001).
+/// The channel on which stores tell each other that outbox records were committed.
 pub(crate) const OUTBOX_CHANNEL: &str = "todo_outbox";
+
+/// Least time between two NOTIFYs this process sends; writes in between share one.
+const NOTIFY_SPACING: Duration = Duration::from_millis(1);
 
 /// Tasks, their outbox and the consumers' ledgers in PostgreSQL. Implements
 /// [`TaskRepository`](todo_ports::TaskRepository), [`Outbox`](todo_ports::Outbox),
@@ -22,11 +26,23 @@ pub(crate) const OUTBOX_CHANNEL: &str = "todo_outbox";
 ///
 /// Holds a connection pool (which replaces broken connections by itself, so calls fail with
 /// `RepoError::Unavailable` while the server is down and succeed again once it is back) and
-/// one more connection that listens for outbox writes, reconnecting in the background.
+/// one more connection that carries the outbox wake-ups between processes, reconnecting in
+/// the background.
+///
+/// # Waking relays
+/// After each commit that wrote outbox records the store wakes the relays of its own process
+/// at once, and asks its listening connection to `NOTIFY todo_outbox` so that relays of other
+/// processes wake too. Those NOTIFYs are sent after the commit, outside it, coalesced (at
+/// most one per millisecond): a NOTIFY inside every write transaction would serialise all
+/// commits on the database-wide notify lock (see migration 0003 for the numbers). A process
+/// that dies between its commit and the NOTIFY leaves its records to the next drain of any
+/// relay (each waits at most its `ForWork` timeout).
 pub struct PgStore {
     pool: Pool,
-    /// Woken (all waiters, plus one stored permit) whenever an outbox write commits anywhere.
-    pub(crate) outbox_written: Arc<Notify>,
+    /// Woken (all waiters, plus one stored permit) when outbox records are committed.
+    outbox_written: Arc<Notify>,
+    /// Asks the listener task to NOTIFY the other processes (capacity 1: requests coalesce).
+    notify_others: mpsc::Sender<()>,
     /// The listener task; aborted with the store.
     _listener: AbortOnDrop,
 }
@@ -67,16 +83,30 @@ impl PgStore {
             tracing::info!(url = %config.redacted_url(), ?applied, "postgres store ready");
         }
         let outbox_written = Arc::new(Notify::new());
-        // The first LISTEN is in place before `connect` returns, so no write made after it is
+        // The first LISTEN is in place before `connect` returns, so no NOTIFY sent after it is
         // missed; later reconnects happen in the background.
         let session = ListenSession::open(&pg, outbox_written.clone()).await?;
-        let listener = tokio::spawn(listen_forever(pg, outbox_written.clone(), session));
-        Ok(Arc::new(Self { pool, outbox_written, _listener: AbortOnDrop(listener) }))
+        let (notify_others, requests) = mpsc::channel(1);
+        let listener = tokio::spawn(listen_forever(pg, outbox_written.clone(), session, requests));
+        Ok(Arc::new(Self { pool, outbox_written, notify_others, _listener: AbortOnDrop(listener) }))
     }
 
     /// A pooled connection.
     pub(crate) async fn client(&self) -> Result<Object, RepoError> {
         self.pool.get().await.map_err(from_pool)
+    }
+
+    /// Says that outbox records were committed: wakes this process's relays now and has the
+    /// other processes' relays woken.
+    pub(crate) fn outbox_written(&self) {
+        wake(&self.outbox_written);
+        let _ = self.notify_others.try_send(());
+    }
+
+    /// Waits until [`PgStore::outbox_written`] here or a NOTIFY from another process, or
+    /// `at_most`.
+    pub(crate) async fn wait_for_records(&self, at_most: Duration) {
+        let _ = tokio::time::timeout(at_most, self.outbox_written.notified()).await;
     }
 }
 
@@ -89,27 +119,32 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Wakes every waiter now and leaves a permit for the next one, so a notification that lands
+/// Wakes every waiter now and leaves a permit for the next one, so a wake-up that lands
 /// between a drain and the following wait is not lost.
-pub(crate) fn wake(notify: &Notify) {
+fn wake(notify: &Notify) {
     notify.notify_waiters();
     notify.notify_one();
 }
 
-/// One listening connection: the client (kept alive) and the task that drives the connection
-/// and turns notifications into wake-ups.
+/// One listening connection: the client (kept alive, and used to send NOTIFYs) and the task
+/// that drives the connection and turns other processes' notifications into wake-ups.
 struct ListenSession {
-    _client: tokio_postgres::Client,
+    client: tokio_postgres::Client,
     driver: AbortOnDrop,
 }
 
 impl ListenSession {
     async fn open(pg: &tokio_postgres::Config, notify: Arc<Notify>) -> Result<Self, RepoError> {
         let (client, mut connection) = pg.connect(NoTls).await.map_err(from_pg)?;
+        // Our own NOTIFYs come back to us; they are not news to this process.
+        let own_pid = Arc::new(AtomicI32::new(0));
+        let pid = own_pid.clone();
         let driver = tokio::spawn(async move {
             loop {
                 match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
-                    Some(Ok(AsyncMessage::Notification(_))) => wake(&notify),
+                    Some(Ok(AsyncMessage::Notification(n))) if n.process_id() != pid.load(Ordering::Relaxed) => {
+                        wake(&notify);
+                    }
                     Some(Ok(_)) => {}
                     Some(Err(e)) => {
                         tracing::warn!(error = %e, "outbox listener connection lost");
@@ -119,21 +154,46 @@ impl ListenSession {
                 }
             }
         });
-        let session = Self { _client: client, driver: AbortOnDrop(driver) };
-        session._client.batch_execute(&format!("LISTEN {OUTBOX_CHANNEL}")).await.map_err(from_pg)?;
+        let session = Self { client, driver: AbortOnDrop(driver) };
+        let row = session.client.query_one("SELECT pg_backend_pid()", &[]).await.map_err(from_pg)?;
+        own_pid.store(row.try_get(0).map_err(from_pg)?, Ordering::Relaxed);
+        session.client.batch_execute(&format!("LISTEN {OUTBOX_CHANNEL}")).await.map_err(from_pg)?;
         Ok(session)
     }
 
-    /// Waits until the connection ends.
-    async fn closed(mut self) {
-        let _ = (&mut self.driver.0).await;
+    /// Sends NOTIFYs as `requests` ask, until the connection ends (returns `true`) or the
+    /// store is gone (returns `false`).
+    async fn serve(mut self, requests: &mut mpsc::Receiver<()>) -> bool {
+        loop {
+            tokio::select! {
+                _ = &mut self.driver.0 => return true,
+                request = requests.recv() => {
+                    if request.is_none() {
+                        return false;
+                    }
+                    if let Err(e) = self.client.batch_execute(&format!("NOTIFY {OUTBOX_CHANNEL}")).await {
+                        tracing::warn!(error = %e, "cannot notify other relays");
+                        return true;
+                    }
+                    tokio::time::sleep(NOTIFY_SPACING).await;
+                }
+            }
+        }
     }
 }
 
 /// Keeps a listening connection open for the store's lifetime, reconnecting with back-off.
-/// After each reconnect it wakes the waiters, since notifications sent meanwhile were lost.
-async fn listen_forever(pg: tokio_postgres::Config, notify: Arc<Notify>, first: ListenSession) {
-    first.closed().await;
+/// After each reconnect it wakes this process's waiters and notifies the others, since
+/// wake-ups sent meanwhile were lost.
+async fn listen_forever(
+    pg: tokio_postgres::Config,
+    notify: Arc<Notify>,
+    first: ListenSession,
+    mut requests: mpsc::Receiver<()>,
+) {
+    if !first.serve(&mut requests).await {
+        return;
+    }
     let mut backoff = Duration::from_millis(100);
     loop {
         tokio::time::sleep(backoff).await;
@@ -142,7 +202,10 @@ async fn listen_forever(pg: tokio_postgres::Config, notify: Arc<Notify>, first: 
                 tracing::info!("outbox listener reconnected");
                 backoff = Duration::from_millis(100);
                 wake(&notify);
-                session.closed().await;
+                let _ = session.client.batch_execute(&format!("NOTIFY {OUTBOX_CHANNEL}")).await;
+                if !session.serve(&mut requests).await {
+                    return;
+                }
             }
             Err(e) => {
                 tracing::debug!(error = %e, "outbox listener cannot reconnect yet");

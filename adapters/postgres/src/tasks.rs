@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use deadpool_postgres::Transaction;
 use time::OffsetDateTime;
-use todo_ports::model::{Event, ReminderEvent, Task, TaskEvent, TaskId, Topic, UserId};
+use todo_ports::model::{truncate_to_micros, Event, ReminderEvent, Task, TaskEvent, TaskId, Topic, UserId};
 use todo_ports::{EventStamp, InboxKey, Inserted, RepoError, SortKey, SortOrder, TaskPage, TaskQuery, TaskRepository};
 use tokio_postgres::types::{Json, ToSql};
 
@@ -67,6 +67,14 @@ pub(crate) fn topic_names(topics: &[Topic]) -> Vec<&'static str> {
     topics.iter().map(|t| t.name()).collect()
 }
 
+/// Drops what `timestamptz` cannot keep (below microseconds), so that the task returned, the
+/// task in the event and the task read back later are equal.
+fn keep_micros(task: &mut Task) {
+    task.due_date = task.due_date.map(truncate_to_micros);
+    task.created_at = truncate_to_micros(task.created_at);
+    task.updated_at = truncate_to_micros(task.updated_at);
+}
+
 /// Writes `event` to the outbox inside the caller's transaction `tx`.
 async fn enqueue_task_event(tx: &Transaction<'_>, event: &TaskEvent) -> Result<(), RepoError> {
     let statement = tx.prepare_cached(INSERT_OUTBOX).await.map_err(from_pg)?;
@@ -84,6 +92,7 @@ impl TaskRepository for PgStore {
     async fn insert(&self, mut task: Task, stamp: EventStamp, inbox: Option<InboxKey>) -> Result<Inserted, RepoError> {
         task.id = TaskId(0);
         task.revision = 0;
+        keep_micros(&mut task);
         let cols = TaskColumns::of(&task)?;
         let payload = serde_json::to_value(Event::Task(stamp.event(&task))).map_err(from_json)?;
         let topics = topic_names(&stamp.event_type.topics());
@@ -129,6 +138,7 @@ impl TaskRepository for PgStore {
             }
         };
         let Some(row) = row else { return Ok(Inserted::Duplicate) };
+        self.outbox_written();
         task.id = TaskId(row.try_get(0).map_err(from_pg)?);
         Ok(Inserted::Created(task))
     }
@@ -136,6 +146,7 @@ impl TaskRepository for PgStore {
     #[tracing::instrument(name = "postgres.tasks.update", skip_all, fields(task_id = %task.id))]
     async fn update(&self, mut task: Task, expected_revision: u32, stamp: Option<EventStamp>) -> Result<Task, RepoError> {
         task.revision = expected_revision.wrapping_add(1);
+        keep_micros(&mut task);
         let cols = TaskColumns::of(&task)?;
         let (id, user) = (task.id.0, task.user_id.as_str());
         let (revision, expected) = (i64::from(task.revision), i64::from(expected_revision));
@@ -175,6 +186,9 @@ impl TaskRepository for PgStore {
             enqueue_task_event(&tx, &stamp.event(&task)).await?;
         }
         tx.commit().await.map_err(from_pg)?;
+        if stamp.is_some() {
+            self.outbox_written();
+        }
         Ok(task)
     }
 
@@ -192,6 +206,7 @@ impl TaskRepository for PgStore {
         let task = task_from_row(&row)?;
         enqueue_task_event(&tx, &stamp.event(&task)).await?;
         tx.commit().await.map_err(from_pg)?;
+        self.outbox_written();
         Ok(Some(task))
     }
 
@@ -214,8 +229,9 @@ impl TaskRepository for PgStore {
         let rows = client.query(&statement, &listing.page_params()).await.map_err(from_pg)?;
         let total = match rows.first() {
             Some(row) => row.try_get::<_, i64>("total").map_err(from_pg)?,
-            // An empty page says nothing about the total when it starts past the end.
-            None if query.offset > 0 => {
+            // An empty page says nothing about the total when it starts past the end (or is
+            // zero long).
+            None if query.offset > 0 || query.limit == 0 => {
                 let statement = client.prepare_cached(&listing.count_sql()).await.map_err(from_pg)?;
                 client.query_one(&statement, &listing.filter_params()).await.map_err(from_pg)?.try_get(0).map_err(from_pg)?
             }
@@ -270,6 +286,9 @@ impl TaskRepository for PgStore {
             )
             .await
             .map_err(from_pg)?;
+        if written > 0 {
+            self.outbox_written();
+        }
         Ok(written > 0)
     }
 }

@@ -152,8 +152,14 @@ async fn the_store_is_unavailable_while_postgres_is_down_and_recovers_by_itself(
     // at 5 s, so allow a few rounds).
     let woke = async {
         for _ in 0..20 {
-            // Use up a wake-up left by earlier writes, so only this round's write counts.
-            store.wait(OutboxWait::ForWork(Duration::from_millis(10))).await;
+            // Use up the wake-ups left by earlier writes, so only this round's write counts.
+            loop {
+                let started = tokio::time::Instant::now();
+                store.wait(OutboxWait::ForWork(Duration::from_millis(50))).await;
+                if started.elapsed() >= Duration::from_millis(50) {
+                    break;
+                }
+            }
             let waiting = {
                 let outbox: Arc<dyn Outbox> = store.clone();
                 tokio::spawn(async move {
