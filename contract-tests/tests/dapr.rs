@@ -122,12 +122,15 @@ impl BusHarness for DaprBus {
                 dlq_subs.push(Subscription { topic: s.topic, name, handler: collector });
             }
         }
-        let app = DaprApp::new(self.subscriptions.clone(), None, None, "kafka-pubsub")
+        // With an app token, so that every delivery proves daprd presents it.
+        let app_token = format!("app-{}", uuid::Uuid::new_v4().simple());
+        let app = DaprApp::new(self.subscriptions.clone(), None, Some(app_token.clone()), "kafka-pubsub")
             .with_topic_prefix(self.run.topic_prefix())
             .with_dead_letter_subscriptions(dlq_subs);
         let server = AppServer::start(app).await;
         let mut spec = self.spec.clone();
         spec.app_port = Some(server.port);
+        spec.app_api_token = Some(app_token);
         let sidecar = Sidecar::start(self.run, spec).await;
         self.running = Some((server, sidecar));
     }
@@ -212,9 +215,11 @@ impl SchedulerHarness for DaprJobs {
     }
 
     async fn start(&mut self, handler: Arc<dyn JobHandler>) {
-        let server = AppServer::start(DaprApp::new(vec![], Some(handler), None, "kafka-pubsub")).await;
+        let app_token = format!("app-{}", uuid::Uuid::new_v4().simple());
+        let server = AppServer::start(DaprApp::new(vec![], Some(handler), Some(app_token.clone()), "kafka-pubsub")).await;
         let mut spec = self.spec.clone();
         spec.app_port = Some(server.port);
+        spec.app_api_token = Some(app_token);
         let sidecar = Sidecar::start(self.run, spec).await;
         self.running = Some((server, sidecar));
     }
