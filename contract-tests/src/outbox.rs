@@ -173,6 +173,29 @@ pub async fn wait_for_work_returns_when_a_record_is_written(s: Store) {
     assert!(waited < Duration::from_secs(5), "waited {waited:?}");
 }
 
+/// `wait(ForWork(d))` waits for a *new* record: records already waiting (here held back by a
+/// bus that is down) do not end it, or a relay whose pending lanes another drain holds would
+/// spin. After writes stop, at most one wait may end early (a wake-up the last write left).
+pub async fn wait_for_work_waits_for_new_records(s: Store) {
+    let u = user("idle");
+    write(&s, &u, "stuck").await;
+    let bus = RecordingBus::new();
+    bus.set_down(true);
+    let report = s.outbox.drain(bus, 10).await.expect("drain");
+    assert_eq!(report.published, 0);
+    let patience = Duration::from_millis(300);
+    let mut waited = Vec::new();
+    for _ in 0..3 {
+        let started = tokio::time::Instant::now();
+        s.outbox.wait(OutboxWait::ForWork(patience)).await;
+        waited.push(started.elapsed());
+        if started.elapsed() >= patience {
+            return;
+        }
+    }
+    panic!("wait(ForWork) returned early every time though nothing was written: {waited:?}");
+}
+
 /// `wait(Pause(d))` waits `d` even when records are written meanwhile.
 pub async fn pause_waits_whatever_is_written(s: Store) {
     let u = user("pause");
