@@ -56,7 +56,9 @@ pub trait StateStore: Send + Sync {
     /// write.
     ///
     /// # Errors
-    /// [`StateError::Conflict`] when the precondition does not hold.
+    /// [`StateError::Conflict`] when the precondition does not hold. One case is not detected
+    /// by every store: `Matches` on a key that has meanwhile vanished (expired or deleted)
+    /// recreates it on Redis through Dapr instead of failing.
     async fn save(
         &self,
         conversation: &Conversation,
@@ -65,7 +67,7 @@ pub trait StateStore: Send + Sync {
     ) -> Result<(), StateError>;
 
     /// Deletes the conversation if `precondition` holds (`Absent` is treated as `None`);
-    /// deleting a missing key succeeds.
+    /// deleting a missing key succeeds, whatever the precondition.
     ///
     /// # Errors
     /// [`StateError::Conflict`] when a given etag does not match.

@@ -70,11 +70,12 @@ impl StateStore for InMemoryStateStore {
     async fn delete(&self, key: &ConversationKey, precondition: &Precondition) -> Result<(), StateError> {
         let key = key.to_string();
         let mut entries = lock(&self.entries);
-        let current = live(&mut entries, &key);
-        if matches!(precondition, Precondition::Matches(_)) {
-            check(current, precondition)?;
+        if let Some(current) = live(&mut entries, &key) {
+            if matches!(precondition, Precondition::Matches(_)) {
+                check(Some(current), precondition)?;
+            }
+            entries.remove(&key);
         }
-        entries.remove(&key);
         Ok(())
     }
 }
