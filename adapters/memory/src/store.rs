@@ -21,7 +21,7 @@ use crate::lock;
 #[derive(Debug, Default)]
 pub struct InMemoryStore {
     inner: Mutex<Inner>,
-    /// Woken whenever an outbox record is written.
+    /// Signalled whenever an outbox record is written (one stored permit when nobody waits).
     outbox_written: Notify,
 }
 
@@ -95,7 +95,7 @@ impl TaskRepository for InMemoryStore {
             inner.enqueue_task_event(&stamp, &task);
             inner.tasks.insert(task.id, task.clone());
         }
-        self.outbox_written.notify_waiters();
+        self.outbox_written.notify_one();
         Ok(Inserted::Created(task))
     }
 
@@ -124,7 +124,7 @@ impl TaskRepository for InMemoryStore {
             inner.tasks.insert(task.id, task.clone());
         }
         if stamp.is_some() {
-            self.outbox_written.notify_waiters();
+            self.outbox_written.notify_one();
         }
         Ok(task)
     }
@@ -144,7 +144,7 @@ impl TaskRepository for InMemoryStore {
             }
             task
         };
-        self.outbox_written.notify_waiters();
+        self.outbox_written.notify_one();
         Ok(removed)
     }
 
@@ -206,7 +206,7 @@ impl TaskRepository for InMemoryStore {
             }
             inner.enqueue(Topic::Reminders, Event::Reminder(event.clone()));
         }
-        self.outbox_written.notify_waiters();
+        self.outbox_written.notify_one();
         Ok(true)
     }
 }
@@ -290,13 +290,10 @@ impl Outbox for InMemoryStore {
 
     async fn wait(&self, how: OutboxWait) {
         match how {
+            // A write while nobody waits leaves a permit, so a record written between a drain
+            // and this wait ends the wait at once instead of being noticed a period late.
             OutboxWait::ForWork(at_most) => {
-                let notified = self.outbox_written.notified();
-                tokio::pin!(notified);
-                notified.as_mut().enable();
-                if lock(&self.inner).outbox.is_empty() {
-                    let _ = tokio::time::timeout(at_most, notified).await;
-                }
+                let _ = tokio::time::timeout(at_most, self.outbox_written.notified()).await;
             }
             OutboxWait::Pause(d) => tokio::time::sleep(d).await,
         }
@@ -338,7 +335,7 @@ impl NotificationFeed for InMemoryStore {
             inner.notifications.push(Notification { event: due.clone(), delivered_at });
             inner.enqueue(Topic::Reminders, Event::Reminder(sent.clone()));
         }
-        self.outbox_written.notify_waiters();
+        self.outbox_written.notify_one();
         Ok(true)
     }
 
