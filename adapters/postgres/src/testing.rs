@@ -1,6 +1,9 @@
 //! Throwaway databases for tests: each test gets its own, so tests run in parallel and leave
 //! nothing behind.
 
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use todo_ports::RepoError;
@@ -122,6 +125,95 @@ mod tests {
         ];
         for (url, expected) in cases {
             assert_eq!(with_database(url, "x").expect("url"), expected);
+        }
+    }
+}
+
+/// A PostgreSQL server of a test's own, in a temporary directory on a free loopback port,
+/// with fsync off; stopped and removed when dropped. Lets a test stop and restart the server
+/// without touching the shared stack. Needs root (the server runs as `postgres` through
+/// `runuser`).
+pub struct ThrowawayServer {
+    bin: PathBuf,
+    dir: PathBuf,
+    port: u16,
+}
+
+impl ThrowawayServer {
+    /// Whether a server can be run from PostgreSQL's binaries in `bin` here (root, `runuser`).
+    pub fn can_run(bin: &Path) -> bool {
+        let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+        let runuser = Command::new("runuser").arg("--help").output().is_ok();
+        bin.join("initdb").exists() && root && runuser
+    }
+
+    fn as_postgres(&self, program: &str, args: &[&str]) -> std::process::Output {
+        let program = self.bin.join(program);
+        let out = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(&program)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
+        assert!(out.status.success(), "{} {args:?}: {}", program.display(), String::from_utf8_lossy(&out.stderr));
+        out
+    }
+
+    /// Initialises a data directory (not started yet).
+    ///
+    /// # Panics
+    /// When `initdb` fails.
+    pub fn init(bin: PathBuf) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+        let dir = std::env::temp_dir().join(format!("todo-pg-throwaway-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("server dir");
+        let chown = Command::new("chown").args(["postgres:postgres"]).arg(&dir).status().expect("chown");
+        assert!(chown.success());
+        let server = Self { bin, dir, port };
+        let data = server.data();
+        server.as_postgres("initdb", &["-D", &data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"]);
+        server
+    }
+
+    fn data(&self) -> String {
+        self.dir.join("data").display().to_string()
+    }
+
+    /// Starts the server and waits until it accepts connections.
+    ///
+    /// # Panics
+    /// When `pg_ctl start` fails.
+    pub fn start(&self) {
+        let options =
+            format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.port, self.dir.display());
+        let log = self.dir.join("server.log").display().to_string();
+        self.as_postgres("pg_ctl", &["-D", &self.data(), "-o", &options, "-l", &log, "-w", "-t", "60", "start"]);
+    }
+
+    /// Stops the server (fast shutdown: open connections are cut).
+    ///
+    /// # Panics
+    /// When `pg_ctl stop` fails.
+    pub fn stop(&self) {
+        self.as_postgres("pg_ctl", &["-D", &self.data(), "-m", "fast", "-w", "-t", "60", "stop"]);
+    }
+
+    /// The superuser URL of the server's `postgres` database.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for ThrowawayServer {
+    fn drop(&mut self) {
+        let pg_ctl = self.bin.join("pg_ctl");
+        let _ = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(pg_ctl)
+            .args(["-D", &self.data(), "-m", "immediate", "stop"])
+            .output();
+        if self.dir.starts_with(std::env::temp_dir()) && self.dir != Path::new("/") {
+            let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
 }
