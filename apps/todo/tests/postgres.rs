@@ -1,0 +1,253 @@
+//! The use cases on PostgreSQL, as replicas see them: concurrent sweeps, redelivered events,
+//! and the database going away under the running app. Needs the local stack
+//! (`infra/local/stack up`); skipped loudly without it, failing under `TODO_REQUIRE_STACK=1`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use todo_adapter_memory::{InMemoryEventBus, InMemoryStateStore};
+use todo_adapter_postgres::testing::{TempDatabase, ThrowawayServer};
+use todo_adapter_postgres::{PgConfig, PgStore};
+use todo_contract_tests::store::RecordingBus;
+use todo_ports::model::{Event, Task, TaskId, TaskPatch, Topic, UserId};
+use todo_ports::{
+    EventHandler, Outbox, ReminderJob, Scheduler, SchedulerError, SweepService, SystemClock, TaskQuery, TaskService,
+};
+use todo_tasks::{Ports, Todo};
+
+/// A scheduler that accepts every job and never fires: these tests are about the sweep.
+struct NoJobs;
+
+#[async_trait]
+impl Scheduler for NoJobs {
+    async fn schedule(&self, _: &ReminderJob) -> Result<(), SchedulerError> {
+        Ok(())
+    }
+    async fn cancel(&self, _: TaskId) -> Result<(), SchedulerError> {
+        Ok(())
+    }
+}
+
+/// One replica of the backend: its own pool to the shared database.
+async fn replica(config: PgConfig) -> (Todo, Arc<PgStore>) {
+    let store = PgStore::connect(config).await.expect("connect");
+    let todo = Todo::new(Ports {
+        tasks: store.clone(),
+        outbox: store.clone(),
+        audit: store.clone(),
+        feed: store.clone(),
+        bus: InMemoryEventBus::new(),
+        state: InMemoryStateStore::new(),
+        scheduler: Arc::new(NoJobs),
+        clock: Arc::new(SystemClock),
+    });
+    (todo, store)
+}
+
+async fn database(suite: &str) -> Option<TempDatabase> {
+    let stack = todo_contract_tests::stack::stack(suite)?;
+    Some(TempDatabase::create(stack.get("TODO_STACK_PG_ADMIN_URL")).await.expect("temp database"))
+}
+
+fn user(i: usize) -> UserId {
+    UserId::parse(&format!("user{i}")).unwrap()
+}
+
+async fn drain(store: &Arc<PgStore>) -> Vec<(Topic, Event)> {
+    let bus = RecordingBus::new();
+    while store.drain(bus.clone(), 500).await.expect("drain").published > 0 {}
+    bus.accepted()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_concurrent_sweeps_make_no_duplicate_instance_and_no_duplicate_reminder() {
+    let Some(db) = database("three concurrent sweeps").await else { return };
+    let replicas = [replica(db.config()).await, replica(db.config()).await, replica(db.config()).await];
+    let (seeder, store) = &replicas[0];
+    let now = OffsetDateTime::now_utc();
+    for i in 0..20 {
+        let overdue_daily = TaskPatch {
+            title: Some(format!("water plants {i}")),
+            due_date: Some(Some(now - time::Duration::hours(23))),
+            recurrence: Some(Some(("daily".into(), None))),
+            reminder_offset_minutes: Some(0),
+            ..TaskPatch::default()
+        };
+        let due_soon = TaskPatch {
+            title: Some(format!("call {i}")),
+            due_date: Some(Some(now + time::Duration::minutes(30))),
+            ..TaskPatch::default()
+        };
+        seeder.tasks.create(&user(i), overdue_daily).await.unwrap();
+        seeder.tasks.create(&user(i), due_soon).await.unwrap();
+    }
+    drain(store).await;
+
+    let mut instances = 0;
+    let mut reminders = 0;
+    for _round in 0..3 {
+        let (a, b, c) = tokio::join!(replicas[0].0.sweep.sweep(), replicas[1].0.sweep.sweep(), replicas[2].0.sweep.sweep());
+        for report in [a, b, c] {
+            let report = report.expect("sweep");
+            instances += report.instances;
+            reminders += report.reminders;
+        }
+    }
+    assert_eq!((instances, reminders), (20, 20), "each overdue series continued once, each reminder raised once");
+
+    let published = drain(store).await;
+    let count = |kind: &str| published.iter().filter(|(t, e)| *t != Topic::TaskUpdates && e.event_type() == kind).count();
+    assert_eq!((count("task.created"), count("reminder.due")), (20, 20));
+    let mut open = 0;
+    for i in 0..20 {
+        let query = TaskQuery { completed: Some(false), ..TaskQuery::default() };
+        open += seeder.tasks.list(&user(i), query).await.unwrap().total;
+    }
+    assert_eq!(open, 60, "40 seeded + 20 next instances");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_event_delivered_five_times_has_one_effect() {
+    let Some(db) = database("five deliveries").await else { return };
+    let (todo, store) = replica(db.config()).await;
+    let u = user(1);
+    let patch = TaskPatch {
+        title: Some("report".into()),
+        due_date: Some(Some(OffsetDateTime::now_utc() + time::Duration::minutes(30))),
+        recurrence: Some(Some(("weekly".into(), None))),
+        ..TaskPatch::default()
+    };
+    let task = todo.tasks.create(&u, patch).await.unwrap();
+    todo.sweep.sweep().await.unwrap();
+    todo.tasks.complete(&u, task.id).await.unwrap();
+    let published = drain(&store).await;
+    let first = |kind: &str| {
+        published.iter().find(|(t, e)| *t != Topic::TaskUpdates && e.event_type() == kind).map(|(_, e)| e.clone()).unwrap()
+    };
+    let (completed, due) = (first("task.completed"), first("reminder.due"));
+
+    let handlers: [(&Arc<dyn EventHandler>, &Event); 3] = [
+        (&(todo.recurring.clone() as Arc<dyn EventHandler>), &completed),
+        (&(todo.audit.clone() as Arc<dyn EventHandler>), &completed),
+        (&(todo.notifier.clone() as Arc<dyn EventHandler>), &due),
+    ];
+    for (handler, event) in handlers {
+        let deliveries: Vec<_> = (0..5)
+            .map(|_| {
+                let (handler, event) = (handler.clone(), event.clone());
+                tokio::spawn(async move { handler.handle(&event).await })
+            })
+            .collect();
+        for delivery in deliveries {
+            delivery.await.unwrap().expect("handled");
+        }
+    }
+
+    let open: Vec<Task> = todo.tasks.list(&u, TaskQuery { completed: Some(false), ..TaskQuery::default() }).await.unwrap().items;
+    assert_eq!(open.len(), 1, "one next instance");
+    assert_eq!(open[0].series.unwrap().occurrence, 1);
+    let audited = todo_ports::ActivityService::audit(todo.activity.as_ref(), &u, 50).await.unwrap();
+    assert_eq!(audited.iter().filter(|e| e.event_id == completed.id()).count(), 1, "audited once");
+    let notified = todo_ports::ActivityService::notifications(todo.activity.as_ref(), &u, 50).await.unwrap();
+    assert_eq!(notified.len(), 1, "notified once");
+    let after = drain(&store).await;
+    let sent = after.iter().filter(|(_, e)| e.event_type() == "reminder.sent").count();
+    let created = after.iter().filter(|(t, e)| *t == Topic::TaskEvents && e.event_type() == "task.created").count();
+    assert_eq!((sent, created), (1, 1), "one reminder.sent, one task.created for the next instance");
+}
+
+mod http {
+    //! The app over HTTP while its database goes away and comes back.
+
+    use super::*;
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+    use hyper::{Method, Request, StatusCode};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    use serde_json::Value;
+
+    async fn call(addr: std::net::SocketAddr, method: Method, path: &str, body: &str) -> (StatusCode, Value) {
+        let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+        let req = Request::builder()
+            .method(method)
+            .uri(format!("http://{addr}{path}"))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body.to_owned())))
+            .unwrap();
+        let response = client.request(req).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_down_gives_503_json_and_the_app_recovers_by_itself() {
+        let Some(stack) = todo_contract_tests::stack::stack("postgres outage through HTTP") else { return };
+        let bin = std::path::PathBuf::from(stack.get("TODO_STACK_PG_BIN"));
+        assert!(ThrowawayServer::can_run(&bin), "needs root and PostgreSQL's binaries in {}", bin.display());
+        let server = tokio::task::block_in_place(|| {
+            let server = ThrowawayServer::init(bin);
+            server.start();
+            server
+        });
+        let url = server.url();
+        let mut config = todo::Config::from_lookup(|k| match k {
+            "DATABASE_URL" => Some(url.clone()),
+            "DATABASE_POOL_SIZE" => Some("4".into()),
+            _ => None,
+        })
+        .unwrap();
+        config.sweep_interval = None;
+        if let Some(pg) = config.postgres.as_mut() {
+            pg.connect_timeout = Duration::from_secs(1);
+            pg.acquire_timeout = Duration::from_secs(1);
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let app = tokio::spawn(todo::run(config, listener, async move {
+            let _ = stopped.await;
+        }));
+        let mut created = (StatusCode::SERVICE_UNAVAILABLE, Value::Null);
+        for _ in 0..100 {
+            created = call(addr, Method::POST, "/api/u/tasks", r#"{"title":"before"}"#).await;
+            if created.0 == StatusCode::CREATED {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(created.0, StatusCode::CREATED, "{:?}", created.1);
+
+        tokio::task::block_in_place(|| server.stop());
+        for (method, path, body) in [
+            (Method::POST, "/api/u/tasks", r#"{"title":"during"}"#),
+            (Method::GET, "/api/u/tasks", ""),
+            (Method::GET, "/api/u/tasks/1", ""),
+            (Method::PATCH, "/api/u/tasks/1/complete", ""),
+            (Method::GET, "/api/u/audit", ""),
+        ] {
+            let (status, body) = call(addr, method.clone(), path, body).await;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{method} {path}: {body}");
+            assert_eq!(body["error"]["code"], "unavailable", "{body}");
+        }
+
+        tokio::task::block_in_place(|| server.start());
+        let mut after = (StatusCode::SERVICE_UNAVAILABLE, Value::Null);
+        for _ in 0..300 {
+            after = call(addr, Method::POST, "/api/u/tasks", r#"{"title":"after"}"#).await;
+            if after.0 == StatusCode::CREATED {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(after.0, StatusCode::CREATED, "recovered by itself: {:?}", after.1);
+        let (_, list) = call(addr, Method::GET, "/api/u/tasks", "").await;
+        assert_eq!(list["total"], 2, "the write refused during the outage left nothing behind: {list}");
+
+        let _ = stop.send(());
+        app.await.unwrap().unwrap();
+    }
+}
