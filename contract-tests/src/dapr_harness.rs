@@ -325,3 +325,62 @@ mod tests {
         assert!(out.contains("value: \"x\""), "{out}");
     }
 }
+
+/// Processes of the stack and its sidecars, as `ss` names them.
+const STACK_PROCESSES: [&str; 6] = ["daprd", "scheduler", "java", "postgres", "redis-server", "todo"];
+
+/// Every socket of the stack's processes (and of daprd sidecars) that is not on loopback, as
+/// `ss -tunap` prints them; empty when all listeners and connections stay on 127.0.0.1.
+///
+/// # Panics
+/// When `ss` cannot be run.
+pub fn sockets_off_loopback() -> Vec<String> {
+    let out = std::process::Command::new("ss").args(["-tunapH"]).output().expect("ss (iproute2) runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|line| STACK_PROCESSES.iter().any(|p| line.contains(&format!("((\"{p}\""))))
+        .filter(|line| off_loopback(line))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Whether one `ss -tunapH` line shows a socket listening on every interface or talking to
+/// (or from) an address that is not loopback.
+fn off_loopback(line: &str) -> bool {
+    let host = |addr: &str| -> String {
+        let h = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+        h.trim_start_matches('[').trim_end_matches(']').trim_start_matches("::ffff:").to_owned()
+    };
+    let loopback = |h: &str| h.starts_with("127.") || h == "::1";
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let (local, peer) = (host(fields.get(4).copied().unwrap_or("")), host(fields.get(5).copied().unwrap_or("")));
+    let no_peer = matches!(peer.as_str(), "0.0.0.0" | "*" | "::");
+    !loopback(&local) || !(no_peer || loopback(&peer))
+}
+
+#[cfg(test)]
+mod loopback_tests {
+    use super::off_loopback;
+
+    #[test]
+    fn flags_wildcard_listeners_and_foreign_peers_only() {
+        let ok = [
+            r#"tcp LISTEN 0 4096 127.0.0.1:50006 0.0.0.0:* users:(("scheduler",pid=1,fd=11))"#,
+            r#"tcp ESTAB 0 0 127.0.0.1:38118 127.0.0.1:52379 users:(("scheduler",pid=1,fd=17))"#,
+            r#"tcp LISTEN 0 4096 [::1]:3500 [::]:* users:(("daprd",pid=2,fd=7))"#,
+            r#"tcp ESTAB 0 0 [::ffff:127.0.0.1]:59092 [::ffff:127.0.0.1]:4242 users:(("java",pid=3,fd=9))"#,
+        ];
+        let bad = [
+            r#"tcp LISTEN 0 4096 *:43502 *:* users:(("daprd",pid=2,fd=9))"#,
+            r#"tcp LISTEN 0 4096 0.0.0.0:58081 0.0.0.0:* users:(("scheduler",pid=1,fd=5))"#,
+            r#"tcp ESTAB 0 0 10.0.0.4:40000 10.0.0.5:9092 users:(("daprd",pid=2,fd=12))"#,
+            r#"udp UNCONN 0 0 0.0.0.0:5353 0.0.0.0:* users:(("daprd",pid=2,fd=13))"#,
+        ];
+        for line in ok {
+            assert!(!off_loopback(line), "{line}");
+        }
+        for line in bad {
+            assert!(off_loopback(line), "{line}");
+        }
+    }
+}

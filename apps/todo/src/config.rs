@@ -24,6 +24,7 @@ pub struct Config {
     pub postgres: Option<PgConfig>,
     /// The sidecar, when `DAPR_HTTP_PORT` or `DAPR_HTTP_ENDPOINT` is set: events, state and
     /// reminder jobs go through Dapr, and Dapr delivers events and jobs to this app.
+    /// `TOPIC_PREFIX` puts a prefix before every topic name (environments sharing a broker).
     pub dapr: Option<DaprConfig>,
 }
 
@@ -52,7 +53,11 @@ impl Config {
         let port: u16 = number(&lookup, "PORT")?.unwrap_or(8000);
         let dapr_wanted = ["DAPR_HTTP_PORT", "DAPR_HTTP_ENDPOINT"].iter().any(|k| lookup(k).is_some_and(|v| !v.is_empty()));
         let dapr = if dapr_wanted {
-            Some(DaprConfig::from_lookup(&lookup).map_err(|e| ConfigError(e.to_string()))?)
+            let config = DaprConfig::from_lookup(&lookup).map_err(|e| ConfigError(e.to_string()))?;
+            Some(match lookup("TOPIC_PREFIX").filter(|p| !p.trim().is_empty()) {
+                Some(prefix) => config.with_topic_prefix(prefix.trim()),
+                None => config,
+            })
         } else {
             None
         };
@@ -109,8 +114,9 @@ mod tests {
     fn a_database_url_selects_postgres_and_a_sidecar_port_selects_dapr() {
         let c = config(&[("DATABASE_URL", "postgres://todo:pw@127.0.0.1:5432/todo"), ("DATABASE_POOL_SIZE", "4")]).unwrap();
         assert_eq!(c.postgres.as_ref().map(|p| p.pool_size), Some(4));
-        let c = config(&[("DAPR_HTTP_PORT", "3511")]).unwrap();
+        let c = config(&[("DAPR_HTTP_PORT", "3511"), ("TOPIC_PREFIX", "staging-")]).unwrap();
         assert_eq!(c.dapr.as_ref().map(|d| d.http_endpoint.as_str()), Some("http://127.0.0.1:3511"));
+        assert_eq!(c.dapr.as_ref().map(|d| d.topic_prefix.as_str()), Some("staging-"));
         assert_eq!(c.sweep_interval, None, "the cron binding drives the sweep");
         assert!(config(&[("DAPR_HTTP_PORT", "x")]).is_err());
     }

@@ -68,12 +68,15 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
         }
     }
     if let Some(dapr) = dapr {
-        let app = Arc::new(DaprApp::new(
-            todo.subscriptions(),
-            Some(todo.reminder_jobs.clone()),
-            config.app_api_token.clone(),
-            dapr.client.config().pubsub_name.clone(),
-        ));
+        let app = Arc::new(
+            DaprApp::new(
+                todo.subscriptions(),
+                Some(todo.reminder_jobs.clone()),
+                config.app_api_token.clone(),
+                dapr.client.config().pubsub_name.clone(),
+            )
+            .with_topic_prefix(dapr.client.config().topic_prefix.clone()),
+        );
         let routes: Fallback = Arc::new(move |req| {
             let app = app.clone();
             Box::pin(async move { app.handle(req).await })
