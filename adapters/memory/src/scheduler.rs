@@ -17,12 +17,15 @@ const ATTEMPTS: u32 = 3;
 /// Wait between attempts.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
+/// Each task's timer, with the generation that scheduled it (a newer job replaces it).
+type Jobs = Arc<Mutex<HashMap<TaskId, (u64, JoinHandle<()>)>>>;
+
 /// A [`Scheduler`] whose jobs are timers in this process (lost when it stops: the periodic
 /// sweep makes up for them).
 #[derive(Default)]
 pub struct InMemoryScheduler {
     handler: OnceLock<Arc<dyn JobHandler>>,
-    jobs: Arc<Mutex<HashMap<TaskId, (u64, JoinHandle<()>)>>>,
+    jobs: Jobs,
     generation: std::sync::atomic::AtomicU64,
 }
 
@@ -63,7 +66,9 @@ impl Scheduler for InMemoryScheduler {
                     Ok(()) => break,
                     Err(e) => {
                         tracing::warn!(job = %job.name(), attempt, error = %e, "job failed");
-                        tokio::time::sleep(RETRY_AFTER).await;
+                        if attempt < ATTEMPTS {
+                            tokio::time::sleep(RETRY_AFTER).await;
+                        }
                     }
                 }
             }

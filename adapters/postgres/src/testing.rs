@@ -111,24 +111,6 @@ pub fn with_database(url: &str, name: &str) -> Result<String, RepoError> {
     Ok(format!("{scheme}://{authority}/{name}{query}"))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_are_pointed_at_another_database() {
-        let cases = [
-            ("postgres://u:p@h:1/todo", "postgres://u:p@h:1/x"),
-            ("postgres://u@h/todo?sslmode=disable", "postgres://u@h/x?sslmode=disable"),
-            ("postgresql://h:1", "postgresql://h:1/x"),
-            ("postgres://h?application_name=a", "postgres://h/x?application_name=a"),
-        ];
-        for (url, expected) in cases {
-            assert_eq!(with_database(url, "x").expect("url"), expected);
-        }
-    }
-}
-
 /// A PostgreSQL server of a test's own, in a temporary directory on a free loopback port,
 /// with fsync off; stopped and removed when dropped. Lets a test stop and restart the server
 /// without touching the shared stack. Needs root (the server runs as `postgres` through
@@ -214,6 +196,24 @@ impl Drop for ThrowawayServer {
             .output();
         if self.dir.starts_with(std::env::temp_dir()) && self.dir != Path::new("/") {
             let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_pointed_at_another_database() {
+        let cases = [
+            ("postgres://u:p@h:1/todo", "postgres://u:p@h:1/x"),
+            ("postgres://u@h/todo?sslmode=disable", "postgres://u@h/x?sslmode=disable"),
+            ("postgresql://h:1", "postgresql://h:1/x"),
+            ("postgres://h?application_name=a", "postgres://h/x?application_name=a"),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(with_database(url, "x").expect("url"), expected);
         }
     }
 }
