@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 use todo_ports::model::{Event, Task, TaskEventType, TaskId, Topic, UserId};
 use todo_ports::{
-    AuditLog, BatchPublishError, BusError, EventBus, EventStamp, Inserted, NotificationFeed, Outbox, TaskRepository,
+    AuditLog, BusError, EventBus, EventStamp, Inserted, NotificationFeed, Outbox, TaskRepository,
 };
 use uuid::Uuid;
 
@@ -248,21 +248,6 @@ impl EventBus for RecordingBus {
         }
         lock(&self.accepted).push((topic, event.clone()));
         Ok(())
-    }
-
-    async fn publish_batch(&self, topic: Topic, events: &[Event]) -> Result<(), BatchPublishError> {
-        let mut failed = Vec::new();
-        let mut first = None;
-        for event in events {
-            if let Err(e) = self.publish(topic, event).await {
-                failed.push(event.id());
-                first.get_or_insert(e);
-            }
-        }
-        match first {
-            None => Ok(()),
-            Some(source) => Err(BatchPublishError { failed, source }),
-        }
     }
 }
 

@@ -42,11 +42,25 @@ pub trait EventBus: Send + Sync {
     /// this event.
     async fn publish(&self, topic: Topic, event: &Event) -> Result<(), BusError>;
 
-    /// Publishes several events to `topic`, in order per user.
+    /// Publishes several events to `topic`, in order per user. The default publishes them one
+    /// by one; adapters with a bulk API override it.
     ///
     /// # Errors
     /// A [`BatchPublishError`] listing exactly the events not accepted.
-    async fn publish_batch(&self, topic: Topic, events: &[Event]) -> Result<(), BatchPublishError>;
+    async fn publish_batch(&self, topic: Topic, events: &[Event]) -> Result<(), BatchPublishError> {
+        let mut failed = Vec::new();
+        let mut first = None;
+        for event in events {
+            if let Err(e) = self.publish(topic, event).await {
+                failed.push(event.id());
+                first.get_or_insert(e);
+            }
+        }
+        match first {
+            None => Ok(()),
+            Some(source) => Err(BatchPublishError { failed, source }),
+        }
+    }
 }
 
 /// Why a handler could not process an event.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use todo_ports::model::{Event, Topic};
-use todo_ports::{BatchPublishError, BusError, EventBus, HandlerError, Subscription};
+use todo_ports::{BusError, EventBus, HandlerError, Subscription};
 use tokio::sync::mpsc;
 
 use crate::lock;
@@ -146,20 +146,5 @@ impl EventBus for InMemoryEventBus {
                 .map_err(|_| BusError::Unavailable("the bus's runtime has shut down".into()))?;
         }
         Ok(())
-    }
-
-    async fn publish_batch(&self, topic: Topic, events: &[Event]) -> Result<(), BatchPublishError> {
-        let mut failed = Vec::new();
-        let mut first = None;
-        for event in events {
-            if let Err(e) = self.publish(topic, event).await {
-                failed.push(event.id());
-                first.get_or_insert(e);
-            }
-        }
-        match first {
-            None => Ok(()),
-            Some(source) => Err(BatchPublishError { failed, source }),
-        }
     }
 }
