@@ -22,6 +22,10 @@ pub struct Config {
     pub app_api_token: Option<String>,
     /// `DATABASE_URL` (and `DATABASE_POOL_SIZE`): tasks, outbox and ledgers in PostgreSQL.
     pub postgres: Option<PgConfig>,
+    /// `ROLES`: which consumers this process runs (`recurring-tasks`, `audit`,
+    /// `notifications`; the sweep goes with `recurring-tasks`). All by default; one role per
+    /// process splits the system into the seeds' services, each with its own Dapr app id.
+    pub roles: Vec<String>,
     /// The sidecar, when `DAPR_HTTP_PORT` or `DAPR_HTTP_ENDPOINT` is set: events, state and
     /// reminder jobs go through Dapr, and Dapr delivers events and jobs to this app.
     /// `TOPIC_PREFIX` puts a prefix before every topic name (environments sharing a broker).
@@ -47,7 +51,15 @@ fn number<T: std::str::FromStr>(lookup: &impl Fn(&str) -> Option<String>, key: &
     }
 }
 
+/// Every consumer role, in the order they are listed.
+pub const ROLES: [&str; 3] = ["recurring-tasks", "audit", "notifications"];
+
 impl Config {
+    /// Whether this process runs the consumer or job called `role`.
+    pub fn runs(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+
     /// Reads the settings through `lookup`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let port: u16 = number(&lookup, "PORT")?.unwrap_or(8000);
@@ -73,7 +85,15 @@ impl Config {
                 Some(pg)
             }
         };
+        let roles: Vec<String> = match lookup("ROLES").filter(|v| !v.trim().is_empty()) {
+            None => ROLES.iter().map(|r| r.to_string()).collect(),
+            Some(list) => list.split(',').map(|r| r.trim().to_owned()).filter(|r| !r.is_empty()).collect(),
+        };
+        if let Some(unknown) = roles.iter().find(|r| !ROLES.contains(&r.as_str())) {
+            return Err(ConfigError(format!("ROLES: unknown role {unknown:?}; known: {}", ROLES.join(", "))));
+        }
         Ok(Self {
+            roles,
             listen: SocketAddr::from(([127, 0, 0, 1], port)),
             sweep_interval: (sweep_secs > 0).then(|| Duration::from_secs(sweep_secs)),
             app_api_token: lookup("APP_API_TOKEN").filter(|t| !t.is_empty()),
@@ -99,6 +119,7 @@ mod tests {
         assert_eq!(c.listen.to_string(), "127.0.0.1:8000");
         assert_eq!(c.sweep_interval, Some(Duration::from_secs(300)));
         assert!(c.app_api_token.is_none() && c.postgres.is_none() && c.dapr.is_none());
+        assert!(ROLES.iter().all(|r| c.runs(r)));
     }
 
     #[test]
@@ -108,6 +129,13 @@ mod tests {
         assert!(config(&[("PORT", "eighty")]).is_err());
         assert!(config(&[("SWEEP_INTERVAL_SECS", "-1")]).is_err());
         assert!(config(&[("DATABASE_URL", "postgres://x"), ("DATABASE_POOL_SIZE", "many")]).is_err());
+    }
+
+    #[test]
+    fn roles_pick_the_consumers_a_process_runs() {
+        let c = config(&[("ROLES", "audit, notifications")]).unwrap();
+        assert!(c.runs("audit") && c.runs("notifications") && !c.runs("recurring-tasks"));
+        assert!(config(&[("ROLES", "audit,billing")]).is_err());
     }
 
     #[test]

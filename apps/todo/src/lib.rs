@@ -5,6 +5,8 @@
 //! outbox and ledgers are in PostgreSQL; with a Dapr sidecar (`DAPR_HTTP_PORT`) its events,
 //! conversation state and reminder jobs go through Dapr, which delivers events, jobs and the
 //! cron binding back to it: with both, it is the backend of the microservice deployment.
+//! `ROLES` picks the consumers a process runs, so that the same binary, under separate Dapr app
+//! ids, is the recurring-task, audit and notification services of the seeds.
 
 pub mod config;
 
@@ -60,17 +62,19 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
         }
     };
     let todo = Todo::new(ports);
+    let subscriptions: Vec<_> = todo.subscriptions().into_iter().filter(|s| config.runs(s.name)).collect();
+    tracing::info!(roles = ?config.roles, "consumers");
     let mut fallback = None;
     if let (Some(bus), Some(scheduler)) = (memory_bus, memory_scheduler) {
         scheduler.set_handler(todo.reminder_jobs.clone());
-        for subscription in todo.subscriptions() {
+        for subscription in subscriptions.clone() {
             bus.subscribe(subscription);
         }
     }
     if let Some(dapr) = dapr {
         let app = Arc::new(
             DaprApp::new(
-                todo.subscriptions(),
+                subscriptions,
                 Some(todo.reminder_jobs.clone()),
                 config.app_api_token.clone(),
                 dapr.client.config().pubsub_name.clone(),
@@ -125,7 +129,7 @@ pub async fn serve(
         let (relay, stopping) = (todo.relay.clone(), stopping.clone());
         tokio::spawn(async move { relay.run(move || stopping.load(Ordering::Relaxed)).await })
     };
-    let sweeper = config.sweep_interval.map(|period| {
+    let sweeper = config.sweep_interval.filter(|_| config.runs("recurring-tasks")).map(|period| {
         let sweep = todo.sweep.clone();
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);

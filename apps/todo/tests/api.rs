@@ -233,3 +233,19 @@ async fn dapr_only_routes_demand_the_app_token_when_one_is_set() {
     assert_eq!(app.get("/api/u/tasks").await.0, StatusCode::OK, "user routes need no Dapr token");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_process_runs_only_the_consumers_of_its_roles() {
+    let app = App::start_with(&[("ROLES", "audit")]).await;
+    let (_, task) = app
+        .json(Method::POST, "/api/cy/tasks", json!({
+            "title": "weekly", "due_date": "2030-01-07T09:00:00Z", "recurrence": {"frequency": "weekly"}
+        }))
+        .await;
+    app.call(Method::PATCH, &format!("/api/cy/tasks/{}/complete", task["id"]), None).await;
+    eventually("the audit consumer", async || app.get("/api/cy/audit").await.1["items"].as_array().unwrap().len() == 2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_, open) = app.get("/api/cy/tasks?completed=false").await;
+    assert_eq!(open["total"], 0, "no recurring-task consumer in this process: {open}");
+    app.stop().await;
+}
