@@ -2,8 +2,8 @@
 //!
 //! # How a drain stays safe with several relays
 //! A user's rows form a *lane*, published strictly in `id` order. A drain, in one transaction:
-//! 1. finds the users at the head of the outbox (the oldest row of each user, oldest first),
-//!    a few times more than it wants lanes;
+//! 1. finds the users at the head of the outbox: the users of its oldest rows (a few times
+//!    more rows than it wants lanes), in the order of their oldest row;
 //! 2. takes a transaction-scoped advisory lock per user lane (`pg_try_advisory_xact_lock` on a
 //!    hash of the user id), skipping lanes another drain holds, until it has `limit` lanes,
 //!    so two drains never work on one lane and a row is never handed to two drains at once;
@@ -37,19 +37,25 @@ use crate::PgStore;
 /// never meet other advisory locks of the application.
 const LANE_LOCKS: i32 = 0x746f_646f; // "todo"
 
-/// Users whose oldest row is among the oldest rows of the outbox, oldest first.
+/// The users of the oldest `$1` rows of the outbox, in the order of their oldest row. A user
+/// with a row in that window has its oldest row there too, so these are the lanes whose head
+/// is among the oldest `$1` rows, oldest head first. The window bounds the work: the drain
+/// reads `$1` index entries whatever the backlog (a query for "the first heads, however far
+/// they are" read the whole outbox whenever it held fewer users than it wanted, so a backlog
+/// made every drain slower and the relay fell further behind).
 const LANE_HEADS: &str = "
-SELECT o.user_id FROM outbox o
-WHERE NOT EXISTS (SELECT 1 FROM outbox p WHERE p.user_id = o.user_id AND p.id < o.id)
-ORDER BY o.id
-LIMIT $1";
+SELECT user_id FROM (SELECT id, user_id FROM outbox ORDER BY id LIMIT $1) AS w
+GROUP BY user_id
+ORDER BY min(id)";
 
 /// Up to `$3` lanes of `$1`, in order, that this transaction could lock. The limit stops the
 /// scan, so no lane beyond those returned is locked.
 const LOCK_LANES: &str =
     "SELECT u FROM unnest($1::text[]) AS u WHERE pg_try_advisory_xact_lock($2, hashtext(u)) LIMIT $3";
 
-/// Heads looked at per lane wanted: lanes other drains hold are skipped, so look further.
+/// Rows of the outbox's head looked at per lane wanted: lanes other drains hold are skipped,
+/// so look further. Lanes whose head is beyond the window wait for a later drain (a drain
+/// takes its rows in id order anyway).
 const HEADS_PER_LANE: i64 = 4;
 
 /// The oldest rows of the locked lanes.
