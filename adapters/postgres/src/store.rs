@@ -16,8 +16,11 @@ use crate::{migrate, PgConfig};
 /// The channel on which stores tell each other that outbox records were committed.
 pub(crate) const OUTBOX_CHANNEL: &str = "todo_outbox";
 
-/// Least time between two NOTIFYs this process sends; writes in between share one.
-const NOTIFY_SPACING: Duration = Duration::from_millis(1);
+/// Least time between two NOTIFYs this process sends; writes in between share one. Each
+/// NOTIFY is a transaction of its own that waits for a WAL flush, so under load they are
+/// kept to at most 100 a second. The first write after a quiet spell is notified at once; a
+/// relay of another process that is busy draining does not need waking anyway.
+const NOTIFY_SPACING: Duration = Duration::from_millis(10);
 
 /// Tasks, their outbox and the consumers' ledgers in PostgreSQL. Implements
 /// [`TaskRepository`](todo_ports::TaskRepository), [`Outbox`](todo_ports::Outbox),
@@ -33,7 +36,7 @@ const NOTIFY_SPACING: Duration = Duration::from_millis(1);
 /// After each commit that wrote outbox records the store wakes the relays of its own process
 /// at once, and asks its listening connection to `NOTIFY todo_outbox` so that relays of other
 /// processes wake too. Those NOTIFYs are sent after the commit, outside it, coalesced (at
-/// most one per millisecond): a NOTIFY inside every write transaction would serialise all
+/// most one per `NOTIFY_SPACING`): a NOTIFY inside every write transaction would serialise all
 /// commits on the database-wide notify lock (see migration 0003 for the numbers). A process
 /// that dies between its commit and the NOTIFY leaves its records to the next drain of any
 /// relay (each waits at most its `ForWork` timeout).
