@@ -3,26 +3,33 @@
 //!
 //! `cargo bench -p todo --bench create_throughput` (needs `infra/local/stack up`). Settings,
 //! all optional: `BENCH_CONCURRENCY` (8), `BENCH_REQUESTS` (20000), `BENCH_WARMUP` (1000),
-//! `BENCH_USERS` (100), `BENCH_SKIP_PGBENCH=1`, `BENCH_SKIP_HTTP=1`.
+//! `BENCH_USERS` (100), `BENCH_POOL` (the concurrency), `BENCH_LOG` (a tracing filter such as
+//! `info`: formats the app's logs into a sink, to count their cost; off by default), and
+//! `BENCH_RUNS`, a comma-separated subset of `app,api,pgbench,pgbench-audit` (all by default).
 //!
-//! What runs:
-//! 1. the whole app (`todo::run`) in this process on a throwaway database, PostgreSQL store,
-//!    in-memory bus and scheduler, sweep off, pool size = concurrency. Its outbox relay and
-//!    the audit consumer (which writes one `audit_log` row per `task.created`) run as in
-//!    production and use the same server: that load is part of the figure;
-//! 2. C keep-alive HTTP/1.1 connections each send `POST /api/{user}/tasks` back to back until
-//!    N requests are done; every latency is recorded;
-//! 3. `pgbench -M prepared -c C -j 2 -t N/C` on a second throwaway database with the same
-//!    migrations runs, per transaction, the statement the adapter runs for a task creation
-//!    (one task row and its two outbox rows, with the event's JSON payload), with a
-//!    per-transaction log for percentiles.
+//! The runs, one after the other, each on a throwaway database of the same server:
+//! - `app`: the whole app (`todo::run`), PostgreSQL store, in-memory bus and scheduler, sweep
+//!   off. Its outbox relay publishes to the in-memory bus, whose audit consumer writes one
+//!   `audit_log` row per `task.created`: that work competes for the same server, as it does
+//!   in production. C keep-alive HTTP/1.1 connections each send `POST /api/{user}/tasks` back
+//!   to back until N requests are done; every latency is recorded.
+//! - `api`: the same, but the bus has no subscribers (the consumers run elsewhere): the REST
+//!   API, the create use case, the adapter and the relay only.
+//! - `pgbench`: `pgbench -M prepared -c C -j 2 -t N/C` runs, per transaction, the statement the
+//!   adapter runs for a task creation (one task row and its two outbox rows, with the event's
+//!   JSON payload), with a per-transaction log for percentiles.
+//! - `pgbench-audit`: the same plus, as a second transaction, the audit consumer's insert of
+//!   the event: the server work the `app` run asks for per task, without the app.
 //!
+//! Beside latencies it reports, per transaction, the CPU time of the PostgreSQL backends
+//! serving the run (read from /proc, sampled every 25 ms) and of this process: on a small
+//! machine app, client and server share the cores, so CPU per task explains the throughput.
 //! It never asserts timings: it prints figures.
 
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::{Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -33,8 +40,11 @@ use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use todo_adapter_postgres::PgStore;
+use todo_adapter_memory::{InMemoryEventBus, InMemoryScheduler, InMemoryStateStore};
 use todo_adapter_postgres::testing::TempDatabase;
+use todo_adapter_postgres::{PgConfig, PgStore};
+use todo_ports::SystemClock;
+use todo_tasks::{Ports, Todo};
 use tokio::net::{TcpListener, TcpStream};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -67,18 +77,15 @@ fn setting(key: &str, default: usize) -> Result<usize, Error> {
     }
 }
 
-fn flag(key: &str) -> bool {
-    std::env::var(key).is_ok_and(|v| v == "1")
-}
-
 struct Settings {
     concurrency: usize,
     requests: usize,
     warmup: usize,
     users: usize,
+    pool: usize,
 }
 
-/// Latency summary of one run.
+/// What one run measured.
 struct Figures {
     label: &'static str,
     transactions: usize,
@@ -89,6 +96,9 @@ struct Figures {
     p90_ms: f64,
     p99_ms: f64,
     max_ms: f64,
+    /// CPU ms per transaction: PostgreSQL backends, and this process (app + load client).
+    server_cpu_ms: Option<f64>,
+    process_cpu_ms: Option<f64>,
 }
 
 impl Figures {
@@ -114,12 +124,15 @@ impl Figures {
             p90_ms: pick(0.90),
             p99_ms: pick(0.99),
             max_ms: pick(1.0),
+            server_cpu_ms: None,
+            process_cpu_ms: None,
         }
     }
 
     fn row(&self) -> String {
+        let cpu = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"));
         format!(
-            "{:<26} {:>7} {:>8.2} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
+            "{:<28} {:>6} {:>6.2} {:>7.0} {:>7.2} {:>6.2} {:>6.2} {:>6.2} {:>7.2} {:>8} {:>8}",
             self.label,
             self.transactions,
             self.elapsed.as_secs_f64(),
@@ -128,12 +141,14 @@ impl Figures {
             self.p50_ms,
             self.p90_ms,
             self.p99_ms,
-            self.max_ms
+            self.max_ms,
+            cpu(self.server_cpu_ms),
+            cpu(self.process_cpu_ms),
         )
     }
 }
 
-const HEADER: &str = "run                        txns      secs   tps/rps  mean ms   p50 ms   p90 ms   p99 ms   max ms";
+const HEADER: &str = "run                            txns   secs     tps    mean    p50    p90    p99     max  postgres  process";
 
 fn main() -> ExitCode {
     match bench() {
@@ -163,48 +178,81 @@ fn bench() -> Result<(), Error> {
     };
     let pg_url = get("TODO_STACK_PG_URL")?;
     let pg_bin = PathBuf::from(get("TODO_STACK_PG_BIN")?);
+    let concurrency = setting("BENCH_CONCURRENCY", 8)?.max(1);
     let settings = Settings {
-        concurrency: setting("BENCH_CONCURRENCY", 8)?.max(1),
+        concurrency,
         requests: setting("BENCH_REQUESTS", 20_000)?.max(1),
         warmup: setting("BENCH_WARMUP", 1_000)?,
         users: setting("BENCH_USERS", 100)?.max(1),
+        pool: setting("BENCH_POOL", concurrency)?.max(1),
     };
+    let runs = std::env::var("BENCH_RUNS").unwrap_or_else(|_| "app,api,pgbench,pgbench-audit".into());
+    let wanted = |run: &str| runs.split(',').any(|r| r.trim() == run);
+    if let Ok(filter) = std::env::var("BENCH_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_ansi(false)
+            .with_writer(std::io::sink)
+            .init();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let server = runtime.block_on(server_facts(&pg_url))?;
 
     println!("create_throughput: task creation through the HTTP API vs pgbench, same PostgreSQL server");
     println!(
-        "  server: {server}\n  machine: {} cores; app, client and PostgreSQL share them\n  \
-         concurrency {} | requests {} (+{} warm-up) | users {}",
+        "  server: {server}\n  machine: {} cores; app, load client and PostgreSQL share them\n  \
+         concurrency {} | requests {} (+{} warm-up) | users {} | pool {} | app logs: {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         settings.concurrency,
         settings.requests,
         settings.warmup,
-        settings.users
+        settings.users,
+        settings.pool,
+        std::env::var("BENCH_LOG").map_or_else(|_| "off (no subscriber)".to_owned(), |f| format!("{f}, formatted into a sink")),
     );
 
-    let http = if flag("BENCH_SKIP_HTTP") { None } else { Some(runtime.block_on(http_run(&pg_url, &settings))?) };
-    let pgbench = if flag("BENCH_SKIP_PGBENCH") {
-        None
-    } else {
-        Some(pgbench_run(&runtime, &pg_url, &pg_bin, &settings)?)
-    };
+    let mut results = Vec::new();
+    if wanted("app") {
+        results.push(runtime.block_on(http_run(&pg_url, &settings, Wiring::App))?);
+    }
+    if wanted("api") {
+        results.push(runtime.block_on(http_run(&pg_url, &settings, Wiring::ApiOnly))?);
+    }
+    if wanted("pgbench") {
+        results.push(pgbench_run(&runtime, &pg_url, &pg_bin, &settings, Script::Create)?);
+    }
+    if wanted("pgbench-audit") {
+        results.push(pgbench_run(&runtime, &pg_url, &pg_bin, &settings, Script::CreateAndAudit)?);
+    }
 
-    println!("\n{HEADER}");
-    for figures in [&http, &pgbench].into_iter().flatten() {
+    println!("\n{:<51}{:-^37} {:-^17}\n{HEADER}", "", " latency, ms ", " CPU ms per txn ");
+    for figures in &results {
         println!("{}", figures.row());
     }
-    if let (Some(http), Some(pgbench)) = (&http, &pgbench) {
-        let ratio = http.tps / pgbench.tps;
+    let find = |label: &str| results.iter().find(|f| f.label == label);
+    if let Some(pgbench) = find(Script::Create.label()) {
+        for http in [find(Wiring::App.label()), find(Wiring::ApiOnly.label())].into_iter().flatten() {
+            let ratio = http.tps / pgbench.tps;
+            println!(
+                "\nratio {} / {} = {:.0} / {:.0} = {ratio:.3}  (target 0.8: {})",
+                http.label.trim(),
+                pgbench.label.trim(),
+                http.tps,
+                pgbench.tps,
+                if ratio >= 0.8 { "met" } else { "NOT met" }
+            );
+            println!(
+                "  p50 {:.2} vs {:.2} ms, p99 {:.2} vs {:.2} ms",
+                http.p50_ms, pgbench.p50_ms, http.p99_ms, pgbench.p99_ms
+            );
+        }
+    }
+    if let (Some(app), Some(both)) = (find(Wiring::App.label()), find(Script::CreateAndAudit.label())) {
         println!(
-            "\nratio http_tps / pgbench_tps = {:.0} / {:.0} = {ratio:.2}  (target 0.80: {})",
-            http.tps,
-            pgbench.tps,
-            if ratio >= 0.8 { "met" } else { "NOT met" }
-        );
-        println!(
-            "p50 {:.2} ms vs {:.2} ms, p99 {:.2} ms vs {:.2} ms (HTTP vs pgbench)",
-            http.p50_ms, pgbench.p50_ms, http.p99_ms, pgbench.p99_ms
+            "\nratio {} / {} = {:.3}  (the app's own server work per task, run by pgbench: its ceiling here)",
+            app.label.trim(),
+            both.label.trim(),
+            app.tps / both.tps
         );
     }
     Ok(())
@@ -216,7 +264,7 @@ async fn server_facts(url: &str) -> Result<String, Error> {
     let mut facts = Vec::new();
     let version: String = client.query_one("SHOW server_version", &[]).await?.get(0);
     facts.push(format!("PostgreSQL {version}"));
-    for name in ["fsync", "synchronous_commit", "wal_sync_method", "commit_delay"] {
+    for name in ["fsync", "synchronous_commit", "wal_sync_method", "commit_delay", "shared_buffers"] {
         let value: String = client.query_one(&format!("SHOW {name}"), &[]).await?.get(0);
         facts.push(format!("{name}={value}"));
     }
@@ -231,8 +279,8 @@ async fn connect(url: &str) -> Result<tokio_postgres::Client, Error> {
     Ok(client)
 }
 
-/// Transactions committed and rolled back in database `name` so far (the statistics lag by up
-/// to a second; see [`settle_stats`]).
+/// Transactions committed and rolled back in database `name` so far (backends report them at
+/// most once a second, or when they exit).
 async fn commits(client: &tokio_postgres::Client, name: &str) -> Result<(i64, i64), Error> {
     let row = client
         .query_one("SELECT xact_commit, xact_rollback FROM pg_stat_database WHERE datname = $1", &[&name])
@@ -240,14 +288,102 @@ async fn commits(client: &tokio_postgres::Client, name: &str) -> Result<(i64, i6
     Ok((row.get(0), row.get(1)))
 }
 
-/// Backends flush their statistics at most once a second while busy, and an idle one up to
-/// 10 s later (PostgreSQL 15); one that exits flushes at once.
-async fn settle_stats() {
-    tokio::time::sleep(Duration::from_millis(11_000)).await;
+// ---------------------------------------------------------------------------------------------
+// CPU time
+
+/// User + system CPU time, in clock ticks, from a `/proc/.../stat` file.
+fn cpu_ticks(stat_path: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(stat_path).ok()?;
+    // Fields after the command name (which may hold spaces), from field 3 (state) on.
+    let rest: Vec<&str> = text.rsplit_once(')')?.1.split_whitespace().collect();
+    Some(rest.get(11)?.parse::<u64>().ok()? + rest.get(12)?.parse::<u64>().ok()?)
+}
+
+/// Linux reports /proc CPU times in USER_HZ, 100 per second on every mainstream architecture.
+const TICK_MS: f64 = 10.0;
+
+/// CPU ticks of each backend serving `database` for one of `applications`.
+async fn backend_ticks(
+    client: &tokio_postgres::Client,
+    database: &str,
+    applications: &[String],
+) -> Result<HashMap<i32, u64>, Error> {
+    let rows = client
+        .query("SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = ANY($2)", &[&database, &applications])
+        .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            let pid: i32 = r.get(0);
+            cpu_ticks(&format!("/proc/{pid}/stat")).map(|t| (pid, t))
+        })
+        .collect())
+}
+
+/// Samples the CPU time of the backends serving `database` for the applications named
+/// `applications`, every 25 ms, until stopped: backends that exit between two samples lose
+/// at most their last 25 ms. Only works when the server runs on this machine.
+struct BackendCpu {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Result<Option<u64>, Error>>,
+}
+
+impl BackendCpu {
+    async fn start(url: &str, database: &str, applications: &[&str]) -> Result<Self, Error> {
+        let client = connect(url).await?;
+        let (database, applications) = (database.to_owned(), applications.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>());
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let sample = move |client: Arc<tokio_postgres::Client>| {
+            let (database, applications) = (database.clone(), applications.clone());
+            async move { backend_ticks(&client, &database, &applications).await }
+        };
+        let client = Arc::new(client);
+        let first = sample(client.clone()).await?;
+        let task = tokio::spawn(async move {
+            let mut last = first.clone();
+            let mut seen_any = !first.is_empty();
+            loop {
+                let done = *stopped.borrow();
+                for (pid, ticks) in sample(client.clone()).await? {
+                    seen_any = true;
+                    last.insert(pid, ticks);
+                }
+                if done {
+                    break;
+                }
+                let _ = tokio::time::timeout(Duration::from_millis(25), stopped.changed()).await;
+            }
+            Ok(seen_any.then(|| last.iter().map(|(pid, t)| t - first.get(pid).copied().unwrap_or(0)).sum()))
+        });
+        Ok(Self { stop, task })
+    }
+
+    /// Total backend CPU ms since `start`, or `None` when no backend's /proc entry was readable.
+    async fn finish(self) -> Result<Option<f64>, Error> {
+        let _ = self.stop.send(true);
+        Ok(self.task.await??.map(|ticks| ticks as f64 * TICK_MS))
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
 // HTTP
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wiring {
+    /// `todo::run`: the whole app, consumers included.
+    App,
+    /// The REST API, use cases, adapter and relay; the bus has no subscribers.
+    ApiOnly,
+}
+
+impl Wiring {
+    fn label(self) -> &'static str {
+        match self {
+            Self::App => "HTTP app (todo::run)",
+            Self::ApiOnly => "HTTP api (no consumers)",
+        }
+    }
+}
 
 /// A small pseudo-random sequence, so every run sends the same bodies.
 fn mix(i: usize) -> u64 {
@@ -291,30 +427,65 @@ fn request_of(i: usize, users: usize, today: OffsetDateTime) -> Result<(String, 
     Ok((format!("/api/user{user}/tasks"), body.to_string()))
 }
 
-/// Runs the app on a throwaway database and loads it; prints what it saw.
-async fn http_run(pg_url: &str, settings: &Settings) -> Result<Figures, Error> {
-    let db = TempDatabase::create(pg_url).await?;
-    let c = settings.concurrency;
-    let pool = c.to_string();
+/// Starts the app as `wiring` says on `db`, serving `listener` until `stopped` completes.
+async fn start_app(
+    db: &TempDatabase,
+    settings: &Settings,
+    wiring: Wiring,
+    listener: TcpListener,
+    stopped: tokio::sync::oneshot::Receiver<()>,
+) -> Result<tokio::task::JoinHandle<Result<(), todo::Error>>, Error> {
+    let pool = settings.pool.to_string();
     let vars: HashMap<&str, &str> =
         HashMap::from([("DATABASE_URL", db.url()), ("DATABASE_POOL_SIZE", pool.as_str()), ("SWEEP_INTERVAL_SECS", "0")]);
     let config = todo::Config::from_lookup(|k| vars.get(k).map(|v| (*v).to_owned()))?;
+    let shutdown = async {
+        let _ = stopped.await;
+    };
+    Ok(match wiring {
+        Wiring::App => tokio::spawn(todo::run(config, listener, shutdown)),
+        Wiring::ApiOnly => {
+            // As `todo::run` wires it, minus the bus subscriptions.
+            let store = PgStore::connect(PgConfig::new(db.url()).with_pool_size(settings.pool)).await?;
+            let scheduler = InMemoryScheduler::new();
+            let todo = Todo::new(Ports {
+                tasks: store.clone(),
+                outbox: store.clone(),
+                audit: store.clone(),
+                feed: store,
+                bus: InMemoryEventBus::new(),
+                state: InMemoryStateStore::new(),
+                scheduler: scheduler.clone(),
+                clock: Arc::new(SystemClock),
+            });
+            scheduler.set_handler(todo.reminder_jobs.clone());
+            tokio::spawn(async move { Ok(todo::serve(config, todo, listener, None, shutdown).await?) })
+        }
+    })
+}
+
+/// Runs the app on a throwaway database and loads it; prints what it saw.
+async fn http_run(pg_url: &str, settings: &Settings, wiring: Wiring) -> Result<Figures, Error> {
+    let db = TempDatabase::create(pg_url).await?;
+    let c = settings.concurrency;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let app = tokio::spawn(todo::run(config, listener, async {
-        let _ = stopped.await;
-    }));
+    let app = start_app(&db, settings, wiring, listener, stopped).await?;
 
-    println!("\n== HTTP: POST /api/{{user}}/tasks on http://{addr} ==");
-    println!(
-        "  app: todo::run, PostgreSQL store on {} (pool {c}), in-memory bus and scheduler, sweep off, no log subscriber;",
-        db.name()
-    );
-    println!("       its outbox relay publishes to the in-memory bus, whose audit consumer writes audit_log rows:");
-    println!("       both run during the measurement, on the same server.");
+    println!("\n== {}: POST /api/{{user}}/tasks on http://{addr}, database {} ==", wiring.label(), db.name());
+    match wiring {
+        Wiring::App => {
+            println!("  todo::run: PostgreSQL store (pool {}), in-memory bus and scheduler, sweep off.", settings.pool);
+            println!("  Its outbox relay publishes to the in-memory bus, whose audit consumer writes an audit_log row");
+            println!("  per task.created (the recurring-task consumer ignores creations): all of it during the run.");
+        }
+        Wiring::ApiOnly => {
+            println!("  REST API, create use case, PostgreSQL store (pool {}) and outbox relay, as todo::run wires them,", settings.pool);
+            println!("  but the in-memory bus has no subscribers: the consumers' writes are left out.");
+        }
+    }
 
-    // The client runs on a runtime of its own (one thread), as a separate program would.
     let today = OffsetDateTime::now_utc().replace_time(time::macros::time!(09:00));
     let requests: Arc<Vec<(String, Bytes)>> = Arc::new(
         (0..settings.warmup + settings.requests)
@@ -322,12 +493,11 @@ async fn http_run(pg_url: &str, settings: &Settings) -> Result<Figures, Error> {
             .collect::<Result<_, _>>()?,
     );
     let stats = connect(db.url()).await?;
-    let warmup = settings.warmup;
-    let measure = settings.requests;
-    let client_requests = requests.clone();
-    let run_client = move |range: std::ops::Range<usize>| {
-        let requests = client_requests.clone();
-        std::thread::spawn(move || -> Result<(Vec<u64>, Duration, usize), String> {
+    let (warmup, measure) = (settings.warmup, settings.requests);
+    // The client runs on a runtime of its own (one thread), as a separate program would.
+    let run_client = |range: std::ops::Range<usize>| {
+        let requests = requests.clone();
+        std::thread::Builder::new().name("bench-client".into()).spawn(move || -> Result<Load, String> {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
             rt.block_on(load(addr, requests, range, c)).map_err(|e| e.to_string())
         })
@@ -335,23 +505,28 @@ async fn http_run(pg_url: &str, settings: &Settings) -> Result<Figures, Error> {
 
     wait_until_up(addr).await?;
     if warmup > 0 {
-        let (_, took, errors) = join(run_client(0..warmup)).await?;
-        println!("  warm-up: {warmup} requests in {:.2} s ({errors} errors)", took.as_secs_f64());
+        let done = join(run_client(0..warmup)?).await?;
+        println!("  warm-up: {warmup} requests in {:.2} s ({} errors)", done.elapsed.as_secs_f64(), done.errors);
         if let Err(pending) = wait_for_empty_outbox(&stats, Duration::from_secs(60)).await? {
             println!("  warm-up: {pending} outbox rows still waiting after 60 s; measuring anyway");
         }
     }
-    settle_stats().await;
+    // Let the warm-up's statistics reach pg_stat_database (an idle backend may hold them 10 s).
+    tokio::time::sleep(Duration::from_secs(11)).await;
     let before = commits(&stats, db.name()).await?;
+    let backends = BackendCpu::start(pg_url, db.name(), &["todo"]).await?;
+    let process_before = cpu_ticks("/proc/self/stat");
 
-    let (latencies, elapsed, errors) = join(run_client(warmup..warmup + measure)).await?;
+    let done = join(run_client(warmup..warmup + measure)?).await?;
     let last_response = Instant::now();
     let at_most = Duration::from_secs(60);
     let drained = match wait_for_empty_outbox(&stats, at_most).await? {
         Ok(empty) => format!("outbox empty {:.0} ms after the last response", (empty - last_response).as_secs_f64() * 1000.0),
         Err(pending) => format!("outbox NOT empty {} s after the last response: {pending} rows waiting", at_most.as_secs()),
     };
-    // Stopping the app closes its connections, whose backends flush their statistics.
+    let process_cpu = process_before.zip(cpu_ticks("/proc/self/stat")).map(|(a, b)| (b - a) as f64 * TICK_MS);
+    let server_cpu = backends.finish().await?;
+    // Stopping the app closes its connections, whose backends report their statistics.
     let _ = stop.send(());
     match tokio::time::timeout(Duration::from_secs(15), app).await {
         Ok(Ok(Ok(()))) => {}
@@ -359,33 +534,59 @@ async fn http_run(pg_url: &str, settings: &Settings) -> Result<Figures, Error> {
         Ok(Err(e)) => return Err(format!("the app panicked: {e}").into()),
         Err(_) => eprintln!("  (the app did not stop within 15 s)"),
     }
+    // The store outlives `run` (reminder timers hold it): end its backends so that they report
+    // their last statistics now rather than after 10 idle seconds.
+    stats
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            &[&db.name()],
+        )
+        .await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = commits(&stats, db.name()).await?;
 
-    let rps = latencies.len() as f64 / elapsed.as_secs_f64();
-    let audited: i64 = stats.query_one("SELECT count(*) FROM audit_log", &[]).await?.get(0);
-    let tasks: i64 = stats.query_one("SELECT count(*) FROM tasks", &[]).await?.get(0);
+    let latencies = done.latencies;
+    let rps = latencies.len() as f64 / done.elapsed.as_secs_f64();
     println!(
-        "  measured: {} requests in {:.2} s, {errors} errors; {drained}",
+        "  measured: {} requests in {:.2} s, {} errors; {drained}",
         latencies.len(),
-        elapsed.as_secs_f64(),
+        done.elapsed.as_secs_f64(),
+        done.errors
     );
-    let txns = (after.0 - before.0) as f64;
+    let audited: i64 = stats.query_one("SELECT count(*) FROM audit_log", &[]).await?.get(0);
     println!(
-        "  server work: {:.2} commits per request in this database (create + relay drains + audit appends; \
-         the stats query's own commits included), {} rollbacks; {tasks} tasks, {audited} audit rows in all",
-        txns / measure as f64,
+        "  server: {:.2} commits per request in this database (creates, relay drains and its NOTIFYs, audit appends, \
+         this bench's outbox polls), {} rollbacks; {audited} audit rows",
+        (after.0 - before.0) as f64 / measure as f64,
         after.1 - before.1
     );
-
+    let per = |ms: Option<f64>| ms.map_or_else(|| "n/a".to_owned(), |ms| format!("{:.3} ms", ms / measure as f64));
+    println!(
+        "  CPU per request: PostgreSQL backends {}, this process {} (of which the load client {})",
+        per(server_cpu),
+        per(process_cpu),
+        per(done.cpu_ms)
+    );
     drop(stats);
     drop(db);
-    Ok(Figures::from_micros("HTTP POST /api/{u}/tasks", latencies, elapsed, rps))
+    let mut figures = Figures::from_micros(wiring.label(), latencies, done.elapsed, rps);
+    figures.server_cpu_ms = server_cpu.map(|ms| ms / measure as f64);
+    figures.process_cpu_ms = process_cpu.map(|ms| ms / measure as f64);
+    Ok(figures)
 }
 
-async fn join(
-    handle: std::thread::JoinHandle<Result<(Vec<u64>, Duration, usize), String>>,
-) -> Result<(Vec<u64>, Duration, usize), Error> {
+/// What the load client saw.
+struct Load {
+    /// Every latency, µs.
+    latencies: Vec<u64>,
+    elapsed: Duration,
+    /// Answers other than 201.
+    errors: usize,
+    /// CPU time of the client's thread, ms.
+    cpu_ms: Option<f64>,
+}
+
+async fn join(handle: std::thread::JoinHandle<Result<Load, String>>) -> Result<Load, Error> {
     let joined = tokio::task::spawn_blocking(move || handle.join()).await?;
     match joined {
         Ok(Ok(result)) => Ok(result),
@@ -424,14 +625,13 @@ async fn wait_for_empty_outbox(stats: &tokio_postgres::Client, at_most: Duration
 }
 
 /// Sends `requests[range]` over `connections` keep-alive connections, each taking the next
-/// request as soon as its previous answer is read. Returns every latency (µs), the wall time
-/// and how many answers were not 201.
+/// request as soon as its previous answer is read.
 async fn load(
     addr: std::net::SocketAddr,
     requests: Arc<Vec<(String, Bytes)>>,
     range: std::ops::Range<usize>,
     connections: usize,
-) -> Result<(Vec<u64>, Duration, usize), Error> {
+) -> Result<Load, Error> {
     let next = Arc::new(AtomicUsize::new(range.start));
     let mut senders = Vec::with_capacity(connections);
     for _ in 0..connections {
@@ -443,6 +643,7 @@ async fn load(
         });
         senders.push(sender);
     }
+    let cpu_before = cpu_ticks("/proc/thread-self/stat");
     let started = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
     for mut sender in senders {
@@ -487,17 +688,44 @@ async fn load(
         latencies.append(&mut l);
         errors += e;
     }
-    Ok((latencies, started.elapsed(), errors))
+    let elapsed = started.elapsed();
+    let cpu_ms = cpu_before.zip(cpu_ticks("/proc/thread-self/stat")).map(|(a, b)| (b - a) as f64 * TICK_MS);
+    Ok(Load { latencies, elapsed, errors, cpu_ms })
 }
 
 // ---------------------------------------------------------------------------------------------
 // pgbench
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Script {
+    /// The adapter's create statement.
+    Create,
+    /// That, then the audit consumer's insert of the same event.
+    CreateAndAudit,
+}
+
+impl Script {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Create => "pgbench create",
+            Self::CreateAndAudit => "pgbench create + audit",
+        }
+    }
+
+    fn text(self) -> String {
+        match self {
+            Self::Create => format!("{PGBENCH_CREATE}SELECT id FROM t;\n"),
+            Self::CreateAndAudit => format!("{PGBENCH_CREATE}SELECT t.id, v.event_id, p.payload FROM t, v, p\n\\gset\n{PGBENCH_AUDIT}"),
+        }
+    }
+}
+
 /// One transaction per task creation: the statement `adapters/postgres/src/tasks.rs`
 /// (`INSERT_TASK`) runs, with values made up per transaction by the same rules as the HTTP
 /// bodies, and the event payload (the `task.created` envelope around the full task, as the
-/// app serialises it) built in SQL from the inserted row.
-const PGBENCH_SCRIPT: &str = r#"\set r random(0, 1000000000)
+/// app serialises it) built in SQL from the inserted row. Its last clause (the `SELECT` the
+/// adapter reads the new id from) is added by [`Script::text`].
+const PGBENCH_CREATE: &str = r#"\set r random(0, 1000000000)
 \set uid random(0, 99)
 \set title random(0, 5)
 \set prio random(1, 4)
@@ -511,7 +739,7 @@ WITH v AS (
            CASE WHEN :r::int % 2 = 0 THEN 'Milk, eggs, bread and coffee; pick up the parcel at the post office on the way back.' END
                AS description,
            CASE WHEN :r::int % 4 <> 0 THEN date_trunc('day', now()) + interval '9 hours' + :days::int * interval '1 day' END AS due_date,
-           CASE WHEN :r::int % 3 = 0 THEN ARRAY['home', 'errands'] ELSE ARRAY['work'] END AS tags,
+           CASE WHEN :r::int / 7 % 2 = 0 THEN ARRAY['home', 'errands'] ELSE ARRAY['work'] END AS tags,
            :r::int % 4 <> 0 AND :r::int % 5 = 0 AS recurring,
            gen_random_uuid() AS event_id,
            now() AS at
@@ -527,10 +755,8 @@ WITH v AS (
     FROM v
     ON CONFLICT (series_id, series_occurrence) DO NOTHING
     RETURNING *
-), o AS (
-    INSERT INTO outbox (user_id, topic, kind, event_id, payload)
-    SELECT t.user_id, x.topic, 'task', v.event_id,
-           jsonb_build_object(
+), p AS (
+    SELECT jsonb_build_object(
                'event_id', v.event_id, 'event_type', 'task.created', 'timestamp', t.created_at, 'version', 'v1.0',
                'data', jsonb_build_object(
                    'id', t.id, 'user_id', t.user_id, 'title', t.title, 'description', t.description,
@@ -540,41 +766,54 @@ WITH v AS (
                    'reminder_offset_minutes', t.reminder_offset_minutes,
                    'series', CASE WHEN t.series_id IS NOT NULL THEN jsonb_build_object(
                        'id', t.series_id, 'occurrence', t.series_occurrence, 'anchor_day', t.series_anchor_day) END,
-                   'revision', t.revision, 'created_at', t.created_at, 'updated_at', t.updated_at))
-    FROM t, v, unnest(ARRAY['task-events', 'task-updates']) WITH ORDINALITY AS x(topic, n)
+                   'revision', t.revision, 'created_at', t.created_at, 'updated_at', t.updated_at)) AS payload
+    FROM t, v
+), o AS (
+    INSERT INTO outbox (user_id, topic, kind, event_id, payload)
+    SELECT t.user_id, x.topic, 'task', v.event_id, p.payload
+    FROM t, v, p, unnest(ARRAY['task-events', 'task-updates']) WITH ORDINALITY AS x(topic, n)
     ORDER BY x.n
 )
-SELECT id FROM t;
 "#;
 
-fn pgbench_run(runtime: &tokio::runtime::Runtime, pg_url: &str, pg_bin: &Path, settings: &Settings) -> Result<Figures, Error> {
+/// The audit consumer's write (`adapters/postgres/src/ledgers.rs`, `APPEND_AUDIT`), in a
+/// transaction of its own like the consumer's, with the event the create statement returned.
+const PGBENCH_AUDIT: &str = "INSERT INTO audit_log (event_id, user_id, event_type, occurred_at, event) \
+VALUES (:event_id::uuid, 'user' || :uid::int, 'task.created', now(), :payload::jsonb) ON CONFLICT (event_id) DO NOTHING;
+";
+
+fn pgbench_run(
+    runtime: &tokio::runtime::Runtime,
+    pg_url: &str,
+    pg_bin: &Path,
+    settings: &Settings,
+    script: Script,
+) -> Result<Figures, Error> {
     let db = runtime.block_on(TempDatabase::create(pg_url))?;
     // The adapter's migrations, exactly as the app applies them.
-    runtime.block_on(async { PgStore::connect(db.config().with_pool_size(1)).await.map(drop) })?;
+    runtime.block_on(async { PgStore::connect(PgConfig::new(db.url()).with_pool_size(1)).await.map(drop) })?;
     let dir = std::env::temp_dir().join(format!("todo-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
-    let script = dir.join("create_task.sql");
-    std::fs::File::create(&script)?.write_all(PGBENCH_SCRIPT.as_bytes())?;
+    let script_path = dir.join("create_task.sql");
+    std::fs::File::create(&script_path)?.write_all(script.text().as_bytes())?;
     let c = settings.concurrency;
+    let jobs = c.min(2);
+    let per_client = settings.requests.div_ceil(c);
     let pgbench = pg_bin.join("pgbench");
 
-    println!("\n== pgbench: the adapter's create statement per transaction, database {} ==", db.name());
+    println!("\n== {}: database {} ==", script.label(), db.name());
     let base = |per_client: usize| {
         let mut cmd = Command::new(&pgbench);
         cmd.args(["-n", "-M", "prepared", "-f"])
-            .arg(&script)
-            .args(["-c", &c.to_string(), "-j", &c.min(2).to_string(), "-t", &per_client.to_string()])
+            .arg(&script_path)
+            .args(["-c", &c.to_string(), "-j", &jobs.to_string(), "-t", &per_client.to_string()])
             .arg(db.url());
         cmd
     };
-    let shown = format!(
-        "{} -n -M prepared -f {} -c {c} -j {} -t {} -l --log-prefix=… <db url>",
-        pgbench.display(),
-        script.display(),
-        c.min(2),
-        settings.requests.div_ceil(c)
+    println!(
+        "  pgbench -n -M prepared -f create_task.sql -c {c} -j {jobs} -t {per_client} -l --log-prefix=txn <database URL>"
     );
-    println!("  {shown}");
     if settings.warmup > 0 {
         let out = base(settings.warmup.div_ceil(c)).output()?;
         if !out.status.success() {
@@ -583,21 +822,29 @@ fn pgbench_run(runtime: &tokio::runtime::Runtime, pg_url: &str, pg_bin: &Path, s
         println!("  warm-up: {} transactions", settings.warmup.div_ceil(c) * c);
     }
     std::thread::sleep(Duration::from_secs(2));
+    let backends = runtime.block_on(BackendCpu::start(pg_url, db.name(), &["pgbench"]))?;
     let prefix = dir.join("txn");
-    let out = base(settings.requests.div_ceil(c)).arg("-l").arg(format!("--log-prefix={}", prefix.display())).output()?;
+    let child = base(per_client)
+        .arg("-l")
+        .arg(format!("--log-prefix={}", prefix.display()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let out = child.wait_with_output()?;
+    let server_cpu = runtime.block_on(backends.finish())?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         return Err(format!("pgbench failed: {}\n{stdout}", String::from_utf8_lossy(&out.stderr)).into());
     }
     let field = |name: &str| -> Option<f64> {
         stdout.lines().find_map(|l| l.trim().strip_prefix(name)).and_then(|rest| {
-            rest.trim_start_matches([' ', '=']).split_whitespace().next().and_then(|n| n.parse().ok())
+            rest.trim_start_matches([' ', '=', ':']).split_whitespace().next().and_then(|n| n.parse().ok())
         })
     };
     let tps = field("tps").ok_or_else(|| format!("no tps in pgbench's output:\n{stdout}"))?;
     let latency = field("latency average").unwrap_or(f64::NAN);
-    let failed = field("number of failed transactions:").unwrap_or(0.0);
-    println!("  pgbench: tps = {tps:.1} (without initial connection time), latency average = {latency:.3} ms, {failed} failed");
+    let failed = field("number of failed transactions").unwrap_or(0.0);
+    println!("  pgbench says: tps = {tps:.1} (without initial connection time), latency average = {latency:.3} ms, {failed} failed");
 
     // Per-transaction log lines: client_id transaction_no time_us script_no epoch epoch_us.
     let mut micros = Vec::with_capacity(settings.requests);
@@ -621,6 +868,14 @@ fn pgbench_run(runtime: &tokio::runtime::Runtime, pg_url: &str, pg_bin: &Path, s
     }
     let _ = std::fs::remove_dir_all(&dir);
     drop(db);
+    let count = micros.len().max(1) as f64;
+    let per = server_cpu.map(|ms| ms / count);
+    println!(
+        "  CPU per transaction: PostgreSQL backends {}",
+        per.map_or_else(|| "n/a".to_owned(), |ms| format!("{ms:.3} ms"))
+    );
     let elapsed = Duration::from_secs_f64((last - first).max(0.0));
-    Ok(Figures::from_micros("pgbench (same statement)", micros, elapsed, tps))
+    let mut figures = Figures::from_micros(script.label(), micros, elapsed, tps);
+    figures.server_cpu_ms = per;
+    Ok(figures)
 }
