@@ -188,7 +188,8 @@ fn bench() -> Result<(), Error> {
     };
     let runs = std::env::var("BENCH_RUNS").unwrap_or_else(|_| "app,api,pgbench,pgbench-audit".into());
     let wanted = |run: &str| runs.split(',').any(|r| r.trim() == run);
-    if let Ok(filter) = std::env::var("BENCH_LOG") {
+    let log = std::env::var("BENCH_LOG").ok().filter(|f| !f.trim().is_empty());
+    if let Some(filter) = &log {
         tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
             .with_ansi(false)
@@ -208,7 +209,7 @@ fn bench() -> Result<(), Error> {
         settings.warmup,
         settings.users,
         settings.pool,
-        std::env::var("BENCH_LOG").map_or_else(|_| "off (no subscriber)".to_owned(), |f| format!("{f}, formatted into a sink")),
+        log.as_ref().map_or_else(|| "off (no subscriber)".to_owned(), |f| format!("{f}, formatted into a sink")),
     );
 
     let mut results = Vec::new();
