@@ -7,7 +7,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
 use todo_ports::model::{ConversationKey, SessionId, TaskId, UserId};
 
-use crate::server::{empty, json};
+use crate::server::{empty, json, json_of};
 use crate::{query, wire, ApiError, HttpServer};
 
 type Answer = Result<Response<Full<Bytes>>, ApiError>;
@@ -57,7 +57,7 @@ async fn api(server: &HttpServer, req: &Request<Bytes>, user: &UserId, rest: &[&
             Method::POST => async {
                 let patch = wire::task_patch(wire::object(body)?)?;
                 let task = s.tasks.create(user, patch).await?;
-                Ok(json(StatusCode::CREATED, &to_json(&task)))
+                Ok(json_of(StatusCode::CREATED, &task))
             }
             .await,
             Method::GET => async {
@@ -73,10 +73,10 @@ async fn api(server: &HttpServer, req: &Request<Bytes>, user: &UserId, rest: &[&
         ["tasks", id] => {
             let Some(id) = task_id(id) else { return Some(Err(ApiError::not_found("task"))) };
             match method {
-                Method::GET => async { Ok(json(StatusCode::OK, &to_json(&s.tasks.get(user, id).await?))) }.await,
+                Method::GET => async { Ok(json_of(StatusCode::OK, &s.tasks.get(user, id).await?)) }.await,
                 Method::PUT | Method::PATCH => async {
                     let patch = wire::task_patch(wire::object(body)?)?;
-                    Ok(json(StatusCode::OK, &to_json(&s.tasks.update(user, id, patch).await?)))
+                    Ok(json_of(StatusCode::OK, &s.tasks.update(user, id, patch).await?))
                 }
                 .await,
                 Method::DELETE => async {
@@ -91,7 +91,7 @@ async fn api(server: &HttpServer, req: &Request<Bytes>, user: &UserId, rest: &[&
             let Some(id) = task_id(id) else { return Some(Err(ApiError::not_found("task"))) };
             match method {
                 Method::PATCH | Method::POST => async {
-                    Ok(json(StatusCode::OK, &to_json(&s.tasks.complete(user, id).await?)))
+                    Ok(json_of(StatusCode::OK, &s.tasks.complete(user, id).await?))
                 }
                 .await,
                 _ => Err(not_allowed(&[Method::PATCH, Method::POST])),
@@ -120,10 +120,10 @@ async fn api(server: &HttpServer, req: &Request<Bytes>, user: &UserId, rest: &[&
                 Err(e) => return Some(Err(e)),
             };
             match method {
-                Method::GET => async { Ok(json(StatusCode::OK, &to_json(&s.conversations.get(&key).await?))) }.await,
+                Method::GET => async { Ok(json_of(StatusCode::OK, &s.conversations.get(&key).await?)) }.await,
                 Method::PUT => async {
                     let (messages, context) = wire::conversation(wire::object(body)?)?;
-                    Ok(json(StatusCode::OK, &to_json(&s.conversations.put(&key, messages, context).await?)))
+                    Ok(json_of(StatusCode::OK, &s.conversations.put(&key, messages, context).await?))
                 }
                 .await,
                 Method::DELETE => async {
@@ -142,7 +142,7 @@ async fn api(server: &HttpServer, req: &Request<Bytes>, user: &UserId, rest: &[&
             match method {
                 Method::POST => async {
                     let message = wire::message(wire::object(body)?)?;
-                    Ok(json(StatusCode::CREATED, &to_json(&s.conversations.append(&key, message).await?)))
+                    Ok(json_of(StatusCode::CREATED, &s.conversations.append(&key, message).await?))
                 }
                 .await,
                 _ => Err(not_allowed(&[Method::POST])),
@@ -173,10 +173,6 @@ fn task_id(raw: &str) -> Option<TaskId> {
 fn conversation_key(user: &UserId, session: &str) -> Result<ConversationKey, ApiError> {
     let session_id = SessionId::parse(session).map_err(|e| ApiError::bad_parameter("session_id", e.message))?;
     Ok(ConversationKey { user_id: user.clone(), session_id })
-}
-
-fn to_json<T: serde::Serialize>(value: &T) -> serde_json::Value {
-    serde_json::to_value(value).unwrap_or_else(|e| json!({"error": {"code": "internal", "message": e.to_string()}}))
 }
 
 /// Refuses a Dapr-only route called without the app token, when one is configured.

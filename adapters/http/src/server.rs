@@ -166,12 +166,25 @@ async fn read_body(req: Request<Incoming>) -> Result<Request<Bytes>, ApiError> {
 
 /// A JSON response.
 pub(crate) fn json(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
-    response
+    json_of(status, body)
+}
+
+/// A JSON response of `value`, serialized straight to bytes (no intermediate `Value`).
+pub(crate) fn json_of<T: serde::Serialize>(status: StatusCode, value: &T) -> Response<Full<Bytes>> {
+    match serde_json::to_vec(value) {
+        Ok(body) => {
+            let mut response = Response::new(Full::new(Bytes::from(body)));
+            *response.status_mut() = status;
+            response
+                .headers_mut()
+                .insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
+            response
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "response not serializable");
+            json_error(&ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error"))
+        }
+    }
 }
 
 /// An empty response.
