@@ -455,16 +455,13 @@ async fn start_app(
             // As `todo::run` wires it, minus the bus subscriptions.
             let store = PgStore::connect(PgConfig::new(db.url()).with_pool_size(settings.pool)).await?;
             let scheduler = InMemoryScheduler::new();
-            let todo = Todo::new(Ports {
-                tasks: store.clone(),
-                outbox: store.clone(),
-                audit: store.clone(),
-                feed: store,
-                bus: InMemoryEventBus::new(),
-                state: InMemoryStateStore::new(),
-                scheduler: scheduler.clone(),
-                clock: Arc::new(SystemClock),
-            });
+            let todo = Todo::new(Ports::over_store(
+                store,
+                InMemoryEventBus::new(),
+                InMemoryStateStore::new(),
+                scheduler.clone(),
+                Arc::new(SystemClock),
+            ));
             scheduler.set_handler(todo.reminder_jobs.clone());
             tokio::spawn(async move { Ok(todo::serve(config, todo, listener, None, shutdown).await?) })
         }

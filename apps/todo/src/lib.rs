@@ -31,21 +31,12 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 /// Runs the system with the adapters `config` selects, serving the REST API (and, with Dapr,
 /// the routes Dapr calls) on `listener` until `shutdown` completes.
 pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
-    let memory = InMemoryStore::new();
-    let mut ports = Ports {
-        tasks: memory.clone(),
-        outbox: memory.clone(),
-        audit: memory.clone(),
-        feed: memory.clone(),
-        bus: InMemoryEventBus::new(),
-        state: InMemoryStateStore::new(),
-        scheduler: InMemoryScheduler::new(),
-        clock: Arc::new(SystemClock),
+    let (bus, state, scheduler, clock) =
+        (InMemoryEventBus::new(), InMemoryStateStore::new(), InMemoryScheduler::new(), Arc::new(SystemClock));
+    let mut ports = match &config.postgres {
+        Some(pg) => Ports::over_store(connect_postgres(pg.clone()).await?, bus, state, scheduler, clock),
+        None => Ports::over_store(InMemoryStore::new(), bus, state, scheduler, clock),
     };
-    if let Some(pg) = &config.postgres {
-        let store = connect_postgres(pg.clone()).await?;
-        (ports.tasks, ports.outbox, ports.audit, ports.feed) = (store.clone(), store.clone(), store.clone(), store);
-    }
     let (dapr, memory_bus, memory_scheduler) = match &config.dapr {
         Some(dapr_config) => {
             let dapr = Dapr::new(dapr_config.clone());

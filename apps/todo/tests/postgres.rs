@@ -33,16 +33,13 @@ impl Scheduler for NoJobs {
 /// One replica of the backend: its own pool to the shared database.
 async fn replica(config: PgConfig) -> (Todo, Arc<PgStore>) {
     let store = PgStore::connect(config).await.expect("connect");
-    let todo = Todo::new(Ports {
-        tasks: store.clone(),
-        outbox: store.clone(),
-        audit: store.clone(),
-        feed: store.clone(),
-        bus: InMemoryEventBus::new(),
-        state: InMemoryStateStore::new(),
-        scheduler: Arc::new(NoJobs),
-        clock: Arc::new(SystemClock),
-    });
+    let todo = Todo::new(Ports::over_store(
+        store.clone(),
+        InMemoryEventBus::new(),
+        InMemoryStateStore::new(),
+        Arc::new(NoJobs),
+        Arc::new(SystemClock),
+    ));
     (todo, store)
 }
 

@@ -47,6 +47,23 @@ pub struct Ports {
     pub clock: Arc<dyn Clock>,
 }
 
+impl Ports {
+    /// Ports whose task repository, outbox and ledgers are one store, as they must be for a
+    /// task write and its events to commit together.
+    pub fn over_store<S>(
+        store: Arc<S>,
+        bus: Arc<dyn EventBus>,
+        state: Arc<dyn StateStore>,
+        scheduler: Arc<dyn Scheduler>,
+        clock: Arc<dyn Clock>,
+    ) -> Self
+    where
+        S: TaskRepository + Outbox + AuditLog + NotificationFeed + 'static,
+    {
+        Self { tasks: store.clone(), outbox: store.clone(), audit: store.clone(), feed: store, bus, state, scheduler, clock }
+    }
+}
+
 /// The use cases wired to one set of ports.
 #[derive(Clone)]
 pub struct Todo {

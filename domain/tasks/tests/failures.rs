@@ -57,16 +57,13 @@ async fn a_bus_that_is_down_never_fails_a_request_and_loses_nothing() {
         }
     });
     let bus: Arc<dyn EventBus> = Arc::new(bus);
-    let todo = Todo::new(Ports {
-        tasks: store.clone(),
-        outbox: store.clone(),
-        audit: store.clone(),
-        feed: store.clone(),
-        bus: bus.clone(),
-        state: InMemoryStateStore::new(),
-        scheduler: Arc::new(quiet_scheduler()),
-        clock: Arc::new(SystemClock),
-    });
+    let todo = Todo::new(Ports::over_store(
+        store.clone(),
+        bus.clone(),
+        InMemoryStateStore::new(),
+        Arc::new(quiet_scheduler()),
+        Arc::new(SystemClock),
+    ));
 
     let mut ids = Vec::new();
     for i in 0..5 {

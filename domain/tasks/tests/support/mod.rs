@@ -29,16 +29,13 @@ impl System {
         let store = InMemoryStore::new();
         let bus = InMemoryEventBus::recording();
         let scheduler = InMemoryScheduler::new();
-        let todo = Todo::new(Ports {
-            tasks: store.clone(),
-            outbox: store.clone(),
-            audit: store.clone(),
-            feed: store.clone(),
-            bus: bus.clone(),
-            state: InMemoryStateStore::new(),
-            scheduler: scheduler.clone(),
+        let todo = Todo::new(Ports::over_store(
+            store.clone(),
+            bus.clone(),
+            InMemoryStateStore::new(),
+            scheduler.clone(),
             clock,
-        });
+        ));
         scheduler.set_handler(todo.reminder_jobs.clone());
         for subscription in todo.subscriptions() {
             bus.subscribe(subscription);
