@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
-use todo_ports::model::{Event, Task, TaskEventType, TaskId, Topic, UserId};
+use todo_ports::model::{Event, Task, TaskEventType, TaskPatch, Topic, UserId};
 use todo_ports::{
     AuditLog, BusError, EventBus, EventStamp, Inserted, NotificationFeed, Outbox, TaskRepository,
 };
@@ -128,22 +128,10 @@ pub fn user(case: &str) -> UserId {
 
 /// A new, valid task of `user` (not stored; id 0), created now.
 pub fn task(user: &UserId, title: &str) -> Task {
-    let t = now();
-    Task {
-        id: TaskId(0),
-        user_id: user.clone(),
-        title: title.to_owned(),
-        description: None,
-        completed: false,
-        priority_id: None,
-        due_date: None,
-        tags: Vec::new(),
-        recurrence: None,
-        reminder_offset_minutes: 60,
-        series: None,
-        revision: 0,
-        created_at: t,
-        updated_at: t,
+    let patch = TaskPatch { title: Some(title.to_owned()), ..TaskPatch::default() };
+    match Task::create(user.clone(), patch, now()) {
+        Ok(task) => task,
+        Err(e) => panic!("a test task titled {title:?}: {e}"),
     }
 }
 

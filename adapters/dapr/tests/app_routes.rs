@@ -11,7 +11,7 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use time::macros::datetime;
 use todo_adapter_dapr::{DaprApp, JobData};
-use todo_ports::model::{Event, Task, TaskEvent, TaskEventType, TaskId, Topic, UserId};
+use todo_ports::model::{Event, Task, TaskEvent, TaskEventType, TaskId, TaskPatch, Topic, UserId};
 use todo_ports::{
     BoxError, EventHandler, HandlerError, JobHandler, ReminderJob, ServiceError, Subscription, SweepReport, SweepService,
 };
@@ -58,22 +58,8 @@ impl SweepService for Sweep {
 
 fn event() -> Event {
     let t = datetime!(2026-01-01 10:00 UTC);
-    let task = Task {
-        id: TaskId(1),
-        user_id: UserId::parse("u1").unwrap(),
-        title: "t".into(),
-        description: None,
-        completed: false,
-        priority_id: None,
-        due_date: None,
-        tags: vec![],
-        recurrence: None,
-        reminder_offset_minutes: 60,
-        series: None,
-        revision: 0,
-        created_at: t,
-        updated_at: t,
-    };
+    let mut task = Task::create(UserId::parse("u1").unwrap(), TaskPatch { title: Some("t".into()), ..TaskPatch::default() }, t).unwrap();
+    task.id = TaskId(1);
     TaskEvent::new(TaskEventType::Created, task, t).into()
 }
 

@@ -17,7 +17,7 @@ use hyper_util::rt::TokioIo;
 use time::macros::datetime;
 use todo_adapter_dapr::{Dapr, DaprConfig, ErrorKind, SidecarClient};
 use todo_ports::model::{
-    Conversation, ConversationKey, Event, SessionId, Task, TaskEvent, TaskEventType, TaskId, Topic, UserId,
+    Conversation, ConversationKey, Event, SessionId, Task, TaskEvent, TaskEventType, TaskId, TaskPatch, Topic, UserId,
 };
 use todo_ports::{BusError, EventBus, Precondition, ReminderJob, Scheduler, SchedulerError, StateError, StateStore};
 
@@ -97,22 +97,8 @@ impl FakeSidecar {
 
 fn event(user: &str) -> Event {
     let t = datetime!(2026-01-01 10:00 UTC);
-    let task = Task {
-        id: TaskId(1),
-        user_id: UserId::parse(user).unwrap(),
-        title: "t".into(),
-        description: None,
-        completed: false,
-        priority_id: None,
-        due_date: None,
-        tags: vec![],
-        recurrence: None,
-        reminder_offset_minutes: 60,
-        series: None,
-        revision: 0,
-        created_at: t,
-        updated_at: t,
-    };
+    let mut task = Task::create(UserId::parse(user).unwrap(), TaskPatch { title: Some("t".into()), ..TaskPatch::default() }, t).unwrap();
+    task.id = TaskId(1);
     TaskEvent::new(TaskEventType::Created, task, t).into()
 }
 
