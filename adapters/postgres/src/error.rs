@@ -63,11 +63,6 @@ pub(crate) fn internal(message: impl Into<String>) -> RepoError {
     RepoError::Internal(BoxError::from(message.into()))
 }
 
-/// An event that cannot be written as JSON.
-pub(crate) fn from_json(e: serde_json::Error) -> RepoError {
-    RepoError::Internal(e.into())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,11 +2,11 @@
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
-use todo_ports::model::{Event, ReminderEvent, TaskEvent, UserId};
+use todo_ports::model::{ReminderEvent, TaskEvent, UserId};
 use todo_ports::{AuditLog, Notification, NotificationFeed, RepoError};
 use tokio_postgres::types::Json;
 
-use crate::error::{from_json, from_pg};
+use crate::error::from_pg;
 use crate::PgStore;
 
 const APPEND_AUDIT: &str = "
@@ -67,7 +67,6 @@ impl AuditLog for PgStore {
 impl NotificationFeed for PgStore {
     #[tracing::instrument(name = "postgres.notifications.record", skip_all, fields(event_id = %due.event_id))]
     async fn record(&self, due: &ReminderEvent, sent: &ReminderEvent, delivered_at: OffsetDateTime) -> Result<bool, RepoError> {
-        let sent_payload = serde_json::to_value(Event::Reminder(sent.clone())).map_err(from_json)?;
         let client = self.client().await?;
         let statement = client.prepare_cached(RECORD_NOTIFICATION).await.map_err(from_pg)?;
         let recorded: i64 = client
@@ -81,7 +80,7 @@ impl NotificationFeed for PgStore {
                     &Json(due),
                     &sent.data.user_id.as_str(),
                     &sent.event_id,
-                    &Json(&sent_payload),
+                    &Json(sent),
                 ],
             )
             .await

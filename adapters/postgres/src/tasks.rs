@@ -5,11 +5,11 @@
 use async_trait::async_trait;
 use deadpool_postgres::Transaction;
 use time::OffsetDateTime;
-use todo_ports::model::{truncate_to_micros, Event, ReminderEvent, Task, TaskEvent, TaskId, Topic, UserId};
+use todo_ports::model::{truncate_to_micros, ReminderEvent, Task, TaskEvent, TaskId, Topic, UserId};
 use todo_ports::{EventStamp, InboxKey, Inserted, RepoError, SortKey, SortOrder, TaskPage, TaskQuery, TaskRepository};
 use tokio_postgres::types::{Json, ToSql};
 
-use crate::error::{from_json, from_pg, is_unique_violation};
+use crate::error::{from_pg, is_unique_violation};
 use crate::rows::{task_from_row, TaskColumns, TASK_COLUMNS};
 use crate::PgStore;
 
@@ -78,9 +78,8 @@ fn keep_micros(task: &mut Task) {
 /// Writes `event` to the outbox inside the caller's transaction `tx`.
 async fn enqueue_task_event(tx: &Transaction<'_>, event: &TaskEvent) -> Result<(), RepoError> {
     let statement = tx.prepare_cached(INSERT_OUTBOX).await.map_err(from_pg)?;
-    let payload = serde_json::to_value(Event::Task(event.clone())).map_err(from_json)?;
     let topics = topic_names(&event.event_type.topics());
-    tx.execute(&statement, &[&event.data.user_id.as_str(), &"task", &event.event_id, &Json(&payload), &topics])
+    tx.execute(&statement, &[&event.data.user_id.as_str(), &"task", &event.event_id, &Json(event), &topics])
         .await
         .map_err(from_pg)?;
     Ok(())
@@ -94,7 +93,9 @@ impl TaskRepository for PgStore {
         task.revision = 0;
         keep_micros(&mut task);
         let cols = TaskColumns::of(&task)?;
-        let payload = serde_json::to_value(Event::Task(stamp.event(&task))).map_err(from_json)?;
+        // Serialised by the driver straight into the parameter buffer (an `Event` is untagged,
+        // so the bare event is its JSON).
+        let event = stamp.event(&task);
         let topics = topic_names(&stamp.event_type.topics());
         let user = task.user_id.as_str();
         let params: [&(dyn ToSql + Sync); 18] = [
@@ -114,7 +115,7 @@ impl TaskRepository for PgStore {
             &task.created_at,
             &task.updated_at,
             &stamp.event_id,
-            &Json(&payload),
+            &Json(&event),
             &topics,
         ];
         let mut client = self.client().await?;
@@ -276,13 +277,12 @@ impl TaskRepository for PgStore {
 
     #[tracing::instrument(name = "postgres.tasks.record_reminder", skip_all, fields(task_id = %event.data.task_id))]
     async fn record_reminder(&self, event: &ReminderEvent) -> Result<bool, RepoError> {
-        let payload = serde_json::to_value(Event::Reminder(event.clone())).map_err(from_json)?;
         let client = self.client().await?;
         let statement = client.prepare_cached(RECORD_REMINDER).await.map_err(from_pg)?;
         let written = client
             .execute(
                 &statement,
-                &[&event.data.task_id.0, &event.data.due_date, &event.event_id, &event.data.user_id.as_str(), &Json(&payload)],
+                &[&event.data.task_id.0, &event.data.due_date, &event.event_id, &event.data.user_id.as_str(), &Json(event)],
             )
             .await
             .map_err(from_pg)?;
