@@ -155,6 +155,36 @@ pub async fn concurrent_drains_never_publish_a_record_twice(s: Store) {
     assert_all_once_in_order(&bus, &written);
 }
 
+/// A drain holds only the users it took: while one drain is stuck publishing the oldest
+/// user's first record, another drain publishes the next user's, and the first user's records
+/// go out in order once the stuck drain ends.
+pub async fn a_busy_drain_holds_only_the_users_it_took(s: Store) {
+    let (a, b) = (user("busy-a"), user("busy-b"));
+    let a_event = write(&s, &a, "a").await;
+    let b_event = write(&s, &b, "b").await;
+    let stuck = RecordingBus::new();
+    stuck.hold();
+    let first = {
+        let (outbox, stuck) = (s.outbox.clone(), stuck.clone());
+        tokio::spawn(async move { outbox.drain(stuck, 1).await })
+    };
+    stuck.wait_for_a_publish().await;
+
+    let bus = RecordingBus::new();
+    let report = s.outbox.drain(bus.clone(), 1).await.expect("drain beside the stuck one");
+    assert_eq!(report, DrainReport { published: 1, failed: 0 }, "the second drain found no free user");
+    assert_eq!(bus.accepted_of(&b), records_of(&[b_event])[..1]);
+    assert!(bus.accepted_of(&a).is_empty(), "a user was handed to two drains");
+
+    stuck.release();
+    let report = first.await.expect("stuck drain task").expect("stuck drain");
+    assert_eq!(report, DrainReport { published: 1, failed: 0 });
+    assert_eq!(stuck.accepted_of(&a), records_of(&[a_event])[..1]);
+    s.drain_all(&bus).await;
+    assert_eq!(bus.accepted_of(&a), records_of(&[a_event])[1..]);
+    assert_eq!(bus.accepted_of(&b), records_of(&[b_event]));
+}
+
 /// `wait(ForWork(d))` returns as soon as a record is written, well before `d`.
 pub async fn wait_for_work_returns_when_a_record_is_written(s: Store) {
     let u = user("wake");

@@ -156,6 +156,12 @@ pub struct RecordingBus {
     overlaps: AtomicUsize,
     /// Failed publish attempts.
     failures: AtomicUsize,
+    /// Publishes wait while set ([`RecordingBus::hold`]).
+    held: AtomicBool,
+    /// Wakes held publishes.
+    released: tokio::sync::Notify,
+    /// Publishes begun so far.
+    begun: AtomicUsize,
 }
 
 impl RecordingBus {
@@ -183,6 +189,29 @@ impl RecordingBus {
     /// Makes each publish take `latency`.
     pub fn set_latency(&self, latency: Duration) {
         *lock(&self.latency) = latency;
+    }
+
+    /// Makes every publish wait, once begun, until [`RecordingBus::release`].
+    pub fn hold(&self) {
+        self.held.store(true, Ordering::SeqCst);
+    }
+
+    /// Lets held publishes (and later ones) go on.
+    pub fn release(&self) {
+        self.held.store(false, Ordering::SeqCst);
+        self.released.notify_waiters();
+    }
+
+    /// Waits until some publish has begun (at most ten seconds).
+    ///
+    /// # Panics
+    /// When none begins in time.
+    pub async fn wait_for_a_publish(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while self.begun.load(Ordering::SeqCst) == 0 {
+            assert!(tokio::time::Instant::now() < deadline, "no publish began within 10 s");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     /// Everything accepted so far, in order of acceptance.
@@ -221,6 +250,15 @@ impl EventBus for RecordingBus {
             if *n > 1 {
                 self.overlaps.fetch_add(1, Ordering::SeqCst);
             }
+        }
+        self.begun.fetch_add(1, Ordering::SeqCst);
+        loop {
+            // Registered before the check, so a release in between is not missed.
+            let released = self.released.notified();
+            if !self.held.load(Ordering::SeqCst) {
+                break;
+            }
+            released.await;
         }
         let latency = *lock(&self.latency);
         if !latency.is_zero() {
@@ -282,6 +320,7 @@ macro_rules! store_contract_tests {
             outbox::a_failed_publish_holds_back_the_users_later_records,
             outbox::records_wait_out_a_bus_outage,
             outbox::concurrent_drains_never_publish_a_record_twice,
+            outbox::a_busy_drain_holds_only_the_users_it_took,
             outbox::wait_for_work_returns_when_a_record_is_written,
             outbox::wait_for_work_waits_for_new_records,
             outbox::pause_waits_whatever_is_written,

@@ -2,16 +2,17 @@
 //!
 //! # How a drain stays safe with several relays
 //! A user's rows form a *lane*, published strictly in `id` order. A drain, in one transaction:
-//! 1. finds the users at the head of the outbox: the users of its oldest rows (a few times
-//!    more rows than it wants lanes), in the order of their oldest row;
-//! 2. takes a transaction-scoped advisory lock per user lane (`pg_try_advisory_xact_lock` on a
-//!    hash of the user id), skipping lanes another drain holds, until it has `limit` lanes,
-//!    so two drains never work on one lane and a row is never handed to two drains at once;
-//! 3. reads the oldest rows of the lanes it holds (a fresh snapshot, taken after the locks,
+//! 1. finds the users at the head of the outbox (the users of its oldest rows, a few times
+//!    more rows than it wants lanes, in the order of their oldest row) and, in the same
+//!    statement, takes a transaction-scoped advisory lock per user lane
+//!    (`pg_try_advisory_xact_lock` on a hash of the user id), skipping lanes another drain
+//!    holds, until it has `limit` lanes, so two drains never work on one lane and a row is
+//!    never handed to two drains at once;
+//! 2. reads the oldest rows of the lanes it holds (a fresh snapshot, taken after the locks,
 //!    so rows a previous holder deleted are gone);
-//! 4. publishes the lanes concurrently, each lane one row at a time, stopping a lane at its
+//! 3. publishes the lanes concurrently, each lane one row at a time, stopping a lane at its
 //!    first failure so that no later row of that user overtakes it;
-//! 5. deletes the rows the bus accepted and commits, which releases the lanes.
+//! 4. deletes the rows the bus accepted and commits, which releases the lanes.
 //!
 //! If the process dies mid-drain, the transaction rolls back: nothing is deleted, the locks go,
 //! and the rows are published again by the next drain (at least once; consumers deduplicate
@@ -37,21 +38,24 @@ use crate::PgStore;
 /// never meet other advisory locks of the application.
 const LANE_LOCKS: i32 = 0x746f_646f; // "todo"
 
-/// The users of the oldest `$1` rows of the outbox, in the order of their oldest row. A user
-/// with a row in that window has its oldest row there too, so these are the lanes whose head
-/// is among the oldest `$1` rows, oldest head first. The window bounds the work: the drain
-/// reads `$1` index entries whatever the backlog (a query for "the first heads, however far
-/// they are" read the whole outbox whenever it held fewer users than it wanted, so a backlog
-/// made every drain slower and the relay fell further behind).
-const LANE_HEADS: &str = "
-SELECT user_id FROM (SELECT id, user_id FROM outbox ORDER BY id LIMIT $1) AS w
-GROUP BY user_id
-ORDER BY min(id)";
-
-/// Up to `$3` lanes of `$1`, in order, that this transaction could lock. The limit stops the
-/// scan, so no lane beyond those returned is locked.
-const LOCK_LANES: &str =
-    "SELECT u FROM unnest($1::text[]) AS u WHERE pg_try_advisory_xact_lock($2, hashtext(u)) LIMIT $3";
+/// Locks up to `$3` user lanes whose head is among the oldest `$1` rows of the outbox, oldest
+/// head first, skipping lanes another drain holds; returns their users. A user with a row in
+/// that window has its oldest row there too. The window bounds the work: the drain reads `$1`
+/// index entries whatever the backlog (a query for "the first heads, however far they are"
+/// read the whole outbox whenever it held fewer users than it wanted, so a backlog made every
+/// drain slower and the relay fell further behind). The heads are a materialised CTE so that
+/// the planner cannot push the lock call below the sort (as it does into a subquery's
+/// grouping): locks are taken in head order and the limit stops them, so no lane beyond
+/// those returned is locked.
+const LOCK_LANES: &str = "
+WITH heads AS MATERIALIZED (
+    SELECT user_id, min(id) AS head FROM (SELECT id, user_id FROM outbox ORDER BY id LIMIT $1) AS w
+    GROUP BY user_id
+    ORDER BY head
+)
+SELECT user_id FROM heads
+WHERE pg_try_advisory_xact_lock($2, hashtext(user_id))
+LIMIT $3";
 
 /// Rows of the outbox's head looked at per lane wanted: lanes other drains hold are skipped,
 /// so look further. Lanes whose head is beyond the window wait for a later drain (a drain
@@ -99,10 +103,10 @@ fn decode(row: &tokio_postgres::Row) -> Result<Row, RepoError> {
     let id: i64 = row.try_get("id").map_err(from_pg)?;
     let topic: String = row.try_get("topic").map_err(from_pg)?;
     let kind: String = row.try_get("kind").map_err(from_pg)?;
-    let Json(payload): Json<serde_json::Value> = row.try_get("payload").map_err(from_pg)?;
+    // Straight from the column's bytes into the event: no intermediate `Value` tree.
     let event = match kind.as_str() {
-        "task" => serde_json::from_value::<TaskEvent>(payload).map(Event::Task).ok(),
-        "reminder" => serde_json::from_value::<ReminderEvent>(payload).map(Event::Reminder).ok(),
+        "task" => row.try_get::<_, Json<TaskEvent>>("payload").ok().map(|Json(e)| Event::Task(e)),
+        "reminder" => row.try_get::<_, Json<ReminderEvent>>("payload").ok().map(|Json(e)| Event::Reminder(e)),
         _ => None,
     };
     Ok(Row { id, message: Topic::from_name(&topic).zip(event) })
@@ -120,15 +124,14 @@ impl Outbox for PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(from_pg)?;
 
-        let heads = tx.prepare_cached(LANE_HEADS).await.map_err(from_pg)?;
-        let users: Vec<String> =
-            tx.query(&heads, &[&limit.saturating_mul(HEADS_PER_LANE)]).await.map_err(from_pg)?.iter().map(|r| r.get(0)).collect();
-        if users.is_empty() {
-            return Ok(report);
-        }
         let lock = tx.prepare_cached(LOCK_LANES).await.map_err(from_pg)?;
-        let locked: Vec<String> =
-            tx.query(&lock, &[&users, &LANE_LOCKS, &limit]).await.map_err(from_pg)?.iter().map(|r| r.get(0)).collect();
+        let locked: Vec<String> = tx
+            .query(&lock, &[&limit.saturating_mul(HEADS_PER_LANE), &LANE_LOCKS, &limit])
+            .await
+            .map_err(from_pg)?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
         if locked.is_empty() {
             return Ok(report);
         }
