@@ -23,8 +23,9 @@ pub struct Config {
     /// `DATABASE_URL` (and `DATABASE_POOL_SIZE`): tasks, outbox and ledgers in PostgreSQL.
     pub postgres: Option<PgConfig>,
     /// `ROLES`: which consumers this process runs (`recurring-tasks`, `audit`,
-    /// `notifications`; the sweep goes with `recurring-tasks`). All by default; one role per
-    /// process splits the system into the seeds' services, each with its own Dapr app id.
+    /// `notifications`; the sweep goes with `recurring-tasks`). All by default; `none` for the
+    /// task backend alone (REST API and outbox relay); one role per process splits the system
+    /// into the seeds' services, each with its own Dapr app id.
     pub roles: Vec<String>,
     /// The sidecar, when `DAPR_HTTP_PORT` or `DAPR_HTTP_ENDPOINT` is set: events, state and
     /// reminder jobs go through Dapr, and Dapr delivers events and jobs to this app.
@@ -53,6 +54,9 @@ fn number<T: std::str::FromStr>(lookup: &impl Fn(&str) -> Option<String>, key: &
 
 /// Every consumer role, in the order they are listed.
 pub const ROLES: [&str; 3] = ["recurring-tasks", "audit", "notifications"];
+
+/// `ROLES=none`: no consumer at all, the task backend of the microservice split.
+pub const NO_ROLES: &str = "none";
 
 impl Config {
     /// Whether this process runs the consumer or job called `role`.
@@ -87,10 +91,14 @@ impl Config {
         };
         let roles: Vec<String> = match lookup("ROLES").filter(|v| !v.trim().is_empty()) {
             None => ROLES.iter().map(|r| r.to_string()).collect(),
+            Some(list) if list.trim() == NO_ROLES => Vec::new(),
             Some(list) => list.split(',').map(|r| r.trim().to_owned()).filter(|r| !r.is_empty()).collect(),
         };
         if let Some(unknown) = roles.iter().find(|r| !ROLES.contains(&r.as_str())) {
-            return Err(ConfigError(format!("ROLES: unknown role {unknown:?}; known: {}", ROLES.join(", "))));
+            return Err(ConfigError(format!(
+                "ROLES: unknown role {unknown:?}; known: {} (or {NO_ROLES} alone)",
+                ROLES.join(", ")
+            )));
         }
         Ok(Self {
             roles,
@@ -136,6 +144,13 @@ mod tests {
         let c = config(&[("ROLES", "audit, notifications")]).unwrap();
         assert!(c.runs("audit") && c.runs("notifications") && !c.runs("recurring-tasks"));
         assert!(config(&[("ROLES", "audit,billing")]).is_err());
+    }
+
+    #[test]
+    fn roles_none_is_the_task_backend_alone() {
+        let c = config(&[("ROLES", " none ")]).unwrap();
+        assert!(c.roles.is_empty() && ROLES.iter().all(|r| !c.runs(r)));
+        assert!(config(&[("ROLES", "none,audit")]).is_err(), "none mixed with roles is refused");
     }
 
     #[test]
