@@ -8,6 +8,11 @@ use todo_ports::{EventBus, Outbox, OutboxWait, RepoError};
 
 /// Records published per drain.
 const BATCH: usize = 256;
+/// Pause after a drain that emptied the outbox (a partial batch) before the next one, so
+/// that under load each drain carries the records of several writes instead of one: drains
+/// (a transaction each) fall from one per write or two to a few hundred a second at most.
+/// A record written while the relay is idle is still published at once.
+const LINGER: Duration = Duration::from_millis(3);
 /// Longest idle wait; also bounds how long a stop request waits.
 const IDLE_WAIT: Duration = Duration::from_millis(500);
 /// First and longest pause after a failure.
@@ -52,7 +57,12 @@ impl OutboxRelay {
         let mut backoff = BACKOFF.0;
         while !stop() {
             let failed = match self.step().await {
-                Ok(RelayStep::Published(_)) => false,
+                Ok(RelayStep::Published(n)) => {
+                    if n < BATCH {
+                        self.outbox.wait(OutboxWait::Pause(LINGER)).await;
+                    }
+                    false
+                }
                 Ok(RelayStep::Idle) => {
                     self.outbox.wait(OutboxWait::ForWork(IDLE_WAIT)).await;
                     false
@@ -73,5 +83,44 @@ impl OutboxRelay {
                 backoff = BACKOFF.0;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use mockall::Sequence;
+    use todo_ports::{DrainReport, MockEventBus, MockOutbox};
+
+    use super::*;
+
+    fn drains(outbox: &mut MockOutbox, seq: &mut Sequence, published: usize) {
+        outbox
+            .expect_drain()
+            .times(1)
+            .in_sequence(seq)
+            .returning(move |_, _| Ok(DrainReport { published, failed: 0 }));
+    }
+
+    fn waits(outbox: &mut MockOutbox, seq: &mut Sequence, how: OutboxWait, then_stop: Option<Arc<AtomicBool>>) {
+        outbox.expect_wait().withf(move |w| *w == how).times(1).in_sequence(seq).returning(move |_| {
+            if let Some(stop) = &then_stop {
+                stop.store(true, Ordering::SeqCst);
+            }
+        });
+    }
+
+    #[tokio::test]
+    async fn a_full_batch_drains_again_at_once_a_partial_one_lingers_and_an_empty_one_waits_for_work() {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (mut outbox, mut seq) = (MockOutbox::new(), Sequence::new());
+        drains(&mut outbox, &mut seq, BATCH);
+        drains(&mut outbox, &mut seq, 3);
+        waits(&mut outbox, &mut seq, OutboxWait::Pause(LINGER), None);
+        drains(&mut outbox, &mut seq, 0);
+        waits(&mut outbox, &mut seq, OutboxWait::ForWork(IDLE_WAIT), Some(stop.clone()));
+        let relay = OutboxRelay::new(Arc::new(outbox), Arc::new(MockEventBus::new()));
+        relay.run(|| stop.load(Ordering::SeqCst)).await;
     }
 }
