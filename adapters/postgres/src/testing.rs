@@ -7,6 +7,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use todo_ports::RepoError;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
 use crate::error::{from_pg, internal};
@@ -66,7 +67,19 @@ impl Drop for TempDatabase {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(async {
                 let admin = admin(&admin_url).await?;
-                admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await.map_err(from_pg)
+                let drop = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                // FORCE cannot end an autovacuum worker without pg_signal_backend (the local
+                // stack grants it); such a worker finishes soon, so try a few times.
+                let mut attempt = 1;
+                loop {
+                    match admin.batch_execute(&drop).await {
+                        Err(e) if attempt < 20 && e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) => {
+                            attempt += 1;
+                            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                        }
+                        done => break done.map_err(from_pg),
+                    }
+                }
             })?;
             Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
         })
