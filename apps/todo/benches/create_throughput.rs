@@ -4,22 +4,27 @@
 //! `cargo bench -p todo --bench create_throughput` (needs `infra/local/stack up`). Settings,
 //! all optional: `BENCH_CONCURRENCY` (8), `BENCH_REQUESTS` (20000), `BENCH_WARMUP` (1000),
 //! `BENCH_USERS` (100), `BENCH_POOL` (the concurrency), `BENCH_LOG` (a tracing filter such as
-//! `info`: formats the app's logs into a sink, to count their cost; off by default), and
-//! `BENCH_RUNS`, a comma-separated subset of `app,api,pgbench,pgbench-audit` (all by default).
+//! `info`: formats the app's logs into a sink, to count their cost; off by default),
+//! `BENCH_ROUNDS` (3: rounds of `backend` then `pgbench`, whose ratios are summarised by their
+//! median, as identical runs on a shared 2-core machine differ by ±10 %), and `BENCH_RUNS`, a
+//! comma-separated subset of `backend,pgbench,app,pgbench-audit` (all by default).
 //!
 //! The runs, one after the other, each on a throwaway database of the same server:
-//! - `app`: the whole app (`todo::run`), PostgreSQL store, in-memory bus and scheduler, sweep
-//!   off. Its outbox relay publishes to the in-memory bus, whose audit consumer writes one
-//!   `audit_log` row per `task.created`: that work competes for the same server, as it does
-//!   in production. C keep-alive HTTP/1.1 connections each send `POST /api/{user}/tasks` back
-//!   to back until N requests are done; every latency is recorded.
-//! - `api`: the same, but the bus has no subscribers (the consumers run elsewhere): the REST
-//!   API, the create use case, the adapter and the relay only.
+//! - `backend`: the task backend of the microservice split, `todo::run` with `ROLES=none`:
+//!   REST API, create use case, PostgreSQL store and the outbox relay, which publishes every
+//!   event to the (in-memory) bus; the consumers are other services. C keep-alive HTTP/1.1
+//!   connections each send `POST /api/{user}/tasks` back to back until N requests are done;
+//!   every latency is recorded.
+//! - `app`: the all-in-one app (`todo::run`, every role): the same plus, in process, the
+//!   audit consumer writing one `audit_log` row per `task.created` to the same server.
 //! - `pgbench`: `pgbench -M prepared -c C -j 2 -t N/C` runs, per transaction, the statement the
 //!   adapter runs for a task creation (one task row and its two outbox rows, with the event's
 //!   JSON payload), with a per-transaction log for percentiles.
 //! - `pgbench-audit`: the same plus, as a second transaction, the audit consumer's insert of
 //!   the event: the server work the `app` run asks for per task, without the app.
+//!
+//! `backend` and `pgbench` alternate for `BENCH_ROUNDS` rounds; `app` and `pgbench-audit` run
+//! once, after them. Sweep is off in every HTTP run.
 //!
 //! Beside latencies it reports, per transaction, the CPU time of the PostgreSQL backends
 //! serving the run (read from /proc, sampled every 25 ms) and of this process: on a small
@@ -40,11 +45,8 @@ use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use todo_adapter_memory::{InMemoryEventBus, InMemoryScheduler, InMemoryStateStore};
 use todo_adapter_postgres::testing::TempDatabase;
 use todo_adapter_postgres::{PgConfig, PgStore};
-use todo_ports::SystemClock;
-use todo_tasks::{Ports, Todo};
 use tokio::net::{TcpListener, TcpStream};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -192,7 +194,8 @@ fn bench() -> Result<(), Error> {
         users: setting("BENCH_USERS", 100)?.max(1),
         pool: setting("BENCH_POOL", concurrency)?.max(1),
     };
-    let runs = std::env::var("BENCH_RUNS").unwrap_or_else(|_| "app,api,pgbench,pgbench-audit".into());
+    let rounds = setting("BENCH_ROUNDS", 3)?.max(1);
+    let runs = std::env::var("BENCH_RUNS").unwrap_or_else(|_| "backend,pgbench,app,pgbench-audit".into());
     let wanted = |run: &str| runs.split(',').any(|r| r.trim() == run);
     let log = std::env::var("BENCH_LOG").ok().filter(|f| !f.trim().is_empty());
     if let Some(filter) = &log {
@@ -208,7 +211,7 @@ fn bench() -> Result<(), Error> {
     println!("create_throughput: task creation through the HTTP API vs pgbench, same PostgreSQL server");
     println!(
         "  server: {server}\n  machine: {} cores; app, load client and PostgreSQL share them\n  \
-         concurrency {} | requests {} (+{} warm-up) | users {} | pool {} | app logs: {}",
+         concurrency {} | requests {} (+{} warm-up) | users {} | pool {} | rounds {rounds} | app logs: {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         settings.concurrency,
         settings.requests,
@@ -218,15 +221,22 @@ fn bench() -> Result<(), Error> {
         log.as_ref().map_or_else(|| "off (no subscriber)".to_owned(), |f| format!("{f}, formatted into a sink")),
     );
 
+    // Rounds of backend then pgbench, so that both see the machine in the same state.
     let mut results = Vec::new();
+    let mut round_ratios = Vec::new();
+    for round in 1..=rounds {
+        if rounds > 1 {
+            println!("\n######## round {round} of {rounds}");
+        }
+        let backend = wanted("backend").then(|| runtime.block_on(http_run(&pg_url, &settings, Wiring::Backend))).transpose()?;
+        let pgbench = wanted("pgbench").then(|| pgbench_run(&runtime, &pg_url, &pg_bin, &settings, Script::Create)).transpose()?;
+        if let (Some(http), Some(pg)) = (&backend, &pgbench) {
+            round_ratios.push(http.tps / pg.tps);
+        }
+        results.extend(backend.into_iter().chain(pgbench));
+    }
     if wanted("app") {
         results.push(runtime.block_on(http_run(&pg_url, &settings, Wiring::App))?);
-    }
-    if wanted("api") {
-        results.push(runtime.block_on(http_run(&pg_url, &settings, Wiring::ApiOnly))?);
-    }
-    if wanted("pgbench") {
-        results.push(pgbench_run(&runtime, &pg_url, &pg_bin, &settings, Script::Create)?);
     }
     if wanted("pgbench-audit") {
         results.push(pgbench_run(&runtime, &pg_url, &pg_bin, &settings, Script::CreateAndAudit)?);
@@ -236,33 +246,61 @@ fn bench() -> Result<(), Error> {
     for figures in &results {
         println!("{}", figures.row());
     }
-    let find = |label: &str| results.iter().find(|f| f.label == label);
-    if let Some(pgbench) = find(Script::Create.label()) {
-        for http in [find(Wiring::App.label()), find(Wiring::ApiOnly.label())].into_iter().flatten() {
-            let ratio = http.tps / pgbench.tps;
-            println!(
-                "\nratio {} / {} = {:.0} / {:.0} = {ratio:.3}  (target 0.8: {})",
-                http.label.trim(),
-                pgbench.label.trim(),
-                http.tps,
-                pgbench.tps,
-                if ratio >= 0.8 { "met" } else { "NOT met" }
-            );
-            println!(
-                "  p50 {:.2} vs {:.2} ms, p99 {:.2} vs {:.2} ms",
-                http.p50_ms, pgbench.p50_ms, http.p99_ms, pgbench.p99_ms
-            );
-        }
-    }
-    if let (Some(app), Some(both)) = (find(Wiring::App.label()), find(Script::CreateAndAudit.label())) {
+    let median_of = |label: &str, pick: fn(&Figures) -> f64| {
+        median(results.iter().filter(|f| f.label == label).map(pick).collect())
+    };
+    let (backend, pgbench, app, both) =
+        (Wiring::Backend.label(), Script::Create.label(), Wiring::App.label(), Script::CreateAndAudit.label());
+    if !round_ratios.is_empty() {
+        let shown: Vec<String> = round_ratios.iter().map(|r| format!("{r:.3}")).collect();
+        let ratio = median(round_ratios.clone()).unwrap_or(f64::NAN);
         println!(
-            "\nratio {} / {} = {:.3}  (the app's own server work per task, run by pgbench: its ceiling here)",
-            app.label.trim(),
-            both.label.trim(),
-            app.tps / both.tps
+            "\nratio {} / {} per round: {}\n  median {ratio:.3}  (target 0.8: {})",
+            backend.trim(),
+            pgbench.trim(),
+            shown.join(", "),
+            if ratio >= 0.8 { "met" } else { "NOT met" }
+        );
+        let p = |label, pick| median_of(label, pick).unwrap_or(f64::NAN);
+        println!(
+            "  medians: {:.0} vs {:.0} tps; p50 {:.2} vs {:.2} ms, p99 {:.2} vs {:.2} ms",
+            p(backend, |f| f.tps),
+            p(pgbench, |f| f.tps),
+            p(backend, |f| f.p50_ms),
+            p(pgbench, |f| f.p50_ms),
+            p(backend, |f| f.p99_ms),
+            p(pgbench, |f| f.p99_ms)
+        );
+    }
+    let tps = |label| median_of(label, |f| f.tps);
+    if let (Some(app_tps), Some(pg_tps)) = (tps(app), tps(pgbench)) {
+        println!(
+            "\nratio {} / {} (median) = {:.3}  (consumers in process, on the same server)",
+            app.trim(),
+            pgbench.trim(),
+            app_tps / pg_tps
+        );
+    }
+    if let (Some(app_tps), Some(both_tps)) = (tps(app), tps(both)) {
+        println!(
+            "ratio {} / {} = {:.3}  (the all-in-one app's server work per task, run by pgbench)",
+            app.trim(),
+            both.trim(),
+            app_tps / both_tps
         );
     }
     Ok(())
+}
+
+/// The middle value (the mean of the two middle ones for an even count); `None` when empty.
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(values[n / 2]),
+        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
+    }
 }
 
 /// One line about the server: version and the durability settings (which stay as they are).
@@ -377,17 +415,25 @@ impl BackendCpu {
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Wiring {
-    /// `todo::run`: the whole app, consumers included.
+    /// `todo::run` with `ROLES=none`: the task backend (REST API and outbox relay).
+    Backend,
+    /// `todo::run` with every role: the consumers too, in process.
     App,
-    /// The REST API, use cases, adapter and relay; the bus has no subscribers.
-    ApiOnly,
 }
 
 impl Wiring {
     fn label(self) -> &'static str {
         match self {
-            Self::App => "HTTP app (todo::run)",
-            Self::ApiOnly => "HTTP api (no consumers)",
+            Self::Backend => "HTTP backend (ROLES=none)",
+            Self::App => "HTTP all-in-one app",
+        }
+    }
+
+    /// `ROLES` for `todo::run`.
+    fn roles(self) -> &'static str {
+        match self {
+            Self::Backend => todo::config::NO_ROLES,
+            Self::App => "",
         }
     }
 }
@@ -443,29 +489,17 @@ async fn start_app(
     stopped: tokio::sync::oneshot::Receiver<()>,
 ) -> Result<tokio::task::JoinHandle<Result<(), todo::Error>>, Error> {
     let pool = settings.pool.to_string();
-    let vars: HashMap<&str, &str> =
-        HashMap::from([("DATABASE_URL", db.url()), ("DATABASE_POOL_SIZE", pool.as_str()), ("SWEEP_INTERVAL_SECS", "0")]);
+    let vars: HashMap<&str, &str> = HashMap::from([
+        ("DATABASE_URL", db.url()),
+        ("DATABASE_POOL_SIZE", pool.as_str()),
+        ("SWEEP_INTERVAL_SECS", "0"),
+        ("ROLES", wiring.roles()),
+    ]);
     let config = todo::Config::from_lookup(|k| vars.get(k).map(|v| (*v).to_owned()))?;
     let shutdown = async {
         let _ = stopped.await;
     };
-    Ok(match wiring {
-        Wiring::App => tokio::spawn(todo::run(config, listener, shutdown)),
-        Wiring::ApiOnly => {
-            // As `todo::run` wires it, minus the bus subscriptions.
-            let store = PgStore::connect(PgConfig::new(db.url()).with_pool_size(settings.pool)).await?;
-            let scheduler = InMemoryScheduler::new();
-            let todo = Todo::new(Ports::over_store(
-                store,
-                InMemoryEventBus::new(),
-                InMemoryStateStore::new(),
-                scheduler.clone(),
-                Arc::new(SystemClock),
-            ));
-            scheduler.set_handler(todo.reminder_jobs.clone());
-            tokio::spawn(async move { Ok(todo::serve(config, todo, listener, None, shutdown).await?) })
-        }
-    })
+    Ok(tokio::spawn(todo::run(config, listener, shutdown)))
 }
 
 /// Runs the app on a throwaway database and loads it; prints what it saw.
@@ -479,14 +513,14 @@ async fn http_run(pg_url: &str, settings: &Settings, wiring: Wiring) -> Result<F
 
     println!("\n== {}: POST /api/{{user}}/tasks on http://{addr}, database {} ==", wiring.label(), db.name());
     match wiring {
+        Wiring::Backend => {
+            println!("  todo::run, ROLES=none: REST API, create use case, PostgreSQL store (pool {}) and outbox relay,", settings.pool);
+            println!("  publishing every event to the in-memory bus; the consumers are other services. Sweep off.");
+        }
         Wiring::App => {
-            println!("  todo::run: PostgreSQL store (pool {}), in-memory bus and scheduler, sweep off.", settings.pool);
+            println!("  todo::run, every role: PostgreSQL store (pool {}), in-memory bus and scheduler, sweep off.", settings.pool);
             println!("  Its outbox relay publishes to the in-memory bus, whose audit consumer writes an audit_log row");
             println!("  per task.created (the recurring-task consumer ignores creations): all of it during the run.");
-        }
-        Wiring::ApiOnly => {
-            println!("  REST API, create use case, PostgreSQL store (pool {}) and outbox relay, as todo::run wires them,", settings.pool);
-            println!("  but the in-memory bus has no subscribers: the consumers' writes are left out.");
         }
     }
 
@@ -542,7 +576,8 @@ async fn http_run(pg_url: &str, settings: &Settings, wiring: Wiring) -> Result<F
     // their last statistics now rather than after 10 idle seconds.
     stats
         .execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = $1 AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
             &[&db.name()],
         )
         .await?;
