@@ -30,6 +30,7 @@ use todo_ports::model::{Event, ReminderEvent, TaskEvent, Topic};
 use todo_ports::{DrainReport, EventBus, Outbox, OutboxWait, RepoError};
 use tokio::task::JoinSet;
 use tokio_postgres::types::Json;
+use uuid::Uuid;
 
 use crate::error::from_pg;
 use crate::PgStore;
@@ -64,7 +65,7 @@ const HEADS_PER_LANE: i64 = 4;
 
 /// The oldest rows of the locked lanes.
 const LANE_ROWS: &str = "
-SELECT id, user_id, topic, kind, payload FROM outbox
+SELECT id, user_id, topic, kind, event_id, payload FROM outbox
 WHERE user_id = ANY($1)
 ORDER BY id
 LIMIT $2";
@@ -98,16 +99,25 @@ async fn publish_lane(bus: Arc<dyn EventBus>, rows: Vec<Row>) -> LaneOutcome {
     LaneOutcome { published, failed: 0 }
 }
 
-/// Reads a stored outbox row back into the event it holds.
-fn decode(row: &tokio_postgres::Row) -> Result<Row, RepoError> {
+/// Reads a stored outbox row back into the event it holds. The rows of one event (one per
+/// topic, same payload) follow each other in their lane, so when `previous`, the lane's row
+/// before, holds the same event it is reused instead of parsed again.
+fn decode(row: &tokio_postgres::Row, previous: Option<&Row>) -> Result<Row, RepoError> {
     let id: i64 = row.try_get("id").map_err(from_pg)?;
     let topic: String = row.try_get("topic").map_err(from_pg)?;
     let kind: String = row.try_get("kind").map_err(from_pg)?;
+    let event_id: Uuid = row.try_get("event_id").map_err(from_pg)?;
+    let kind_of = |e: &Event| match e {
+        Event::Task(_) => "task",
+        Event::Reminder(_) => "reminder",
+    };
+    let seen = previous.and_then(|p| p.message.as_ref()).map(|(_, e)| e).filter(|e| e.id() == event_id && kind_of(e) == kind);
     // Straight from the column's bytes into the event: no intermediate `Value` tree.
-    let event = match kind.as_str() {
-        "task" => row.try_get::<_, Json<TaskEvent>>("payload").ok().map(|Json(e)| Event::Task(e)),
-        "reminder" => row.try_get::<_, Json<ReminderEvent>>("payload").ok().map(|Json(e)| Event::Reminder(e)),
-        _ => None,
+    let event = match (seen, kind.as_str()) {
+        (Some(e), _) => Some(e.clone()),
+        (None, "task") => row.try_get::<_, Json<TaskEvent>>("payload").ok().map(|Json(e)| Event::Task(e)),
+        (None, "reminder") => row.try_get::<_, Json<ReminderEvent>>("payload").ok().map(|Json(e)| Event::Reminder(e)),
+        (None, _) => None,
     };
     Ok(Row { id, message: Topic::from_name(&topic).zip(event) })
 }
@@ -148,7 +158,8 @@ impl Outbox for PgStore {
             if lane == next {
                 lanes.push(Vec::new());
             }
-            lanes[lane].push(decode(row)?);
+            let decoded = decode(row, lanes[lane].last())?;
+            lanes[lane].push(decoded);
         }
 
         // Dropping the set (if this drain is cancelled) aborts the lanes still publishing; the
