@@ -18,9 +18,9 @@ pub(crate) const OUTBOX_CHANNEL: &str = "todo_outbox";
 
 /// Least time between two NOTIFYs this process sends; writes in between share one. Each
 /// NOTIFY is a transaction of its own that waits for a WAL flush, so under load they are
-/// kept to at most 100 a second. The first write after a quiet spell is notified at once; a
+/// kept to at most 40 a second. The first write after a quiet spell is notified at once; a
 /// relay of another process that is busy draining does not need waking anyway.
-const NOTIFY_SPACING: Duration = Duration::from_millis(10);
+const NOTIFY_SPACING: Duration = Duration::from_millis(25);
 
 /// Tasks, their outbox and the consumers' ledgers in PostgreSQL. Implements
 /// [`TaskRepository`](todo_ports::TaskRepository), [`Outbox`](todo_ports::Outbox),

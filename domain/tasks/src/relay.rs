@@ -12,7 +12,7 @@ const BATCH: usize = 256;
 /// that under load each drain carries the records of several writes instead of one: drains
 /// (a transaction each) fall from one per write or two to a few hundred a second at most.
 /// A record written while the relay is idle is still published at once.
-const LINGER: Duration = Duration::from_millis(3);
+const LINGER: Duration = Duration::from_millis(5);
 /// Longest idle wait; also bounds how long a stop request waits.
 const IDLE_WAIT: Duration = Duration::from_millis(500);
 /// First and longest pause after a failure.
