@@ -5,8 +5,8 @@
 //! all optional: `BENCH_CONCURRENCY` (8), `BENCH_REQUESTS` (20000), `BENCH_WARMUP` (1000),
 //! `BENCH_USERS` (100), `BENCH_POOL` (the concurrency), `BENCH_LOG` (a tracing filter such as
 //! `info`: formats the app's logs into a sink, to count their cost; off by default),
-//! `BENCH_ROUNDS` (3: rounds of `backend` then `pgbench`, whose ratios are summarised by their
-//! median, as identical runs on a shared 2-core machine differ by ±10 %), and `BENCH_RUNS`, a
+//! `BENCH_ROUNDS` (7: rounds of `backend` then `pgbench`, whose ratios are summarised by their
+//! median, as identical runs on a shared 2-core VM differ by up to ±20 %), and `BENCH_RUNS`, a
 //! comma-separated subset of `backend,pgbench,app,pgbench-audit` (all by default).
 //!
 //! The runs, one after the other, each on a throwaway database of the same server:
@@ -50,6 +50,10 @@ use todo_adapter_postgres::{PgConfig, PgStore};
 use tokio::net::{TcpListener, TcpStream};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// The allocator of the `todo` binary (`src/main.rs`), so that the app here runs as it does there.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The local stack's env file: `$TODO_STACK_ENV`, else `${TODO_STACK_RUN:-/tmp/todo-stack}/stack.env`
 /// (as `contract-tests/src/stack.rs` finds it).
@@ -194,7 +198,7 @@ fn bench() -> Result<(), Error> {
         users: setting("BENCH_USERS", 100)?.max(1),
         pool: setting("BENCH_POOL", concurrency)?.max(1),
     };
-    let rounds = setting("BENCH_ROUNDS", 3)?.max(1);
+    let rounds = setting("BENCH_ROUNDS", 7)?.max(1);
     let runs = std::env::var("BENCH_RUNS").unwrap_or_else(|_| "backend,pgbench,app,pgbench-audit".into());
     let wanted = |run: &str| runs.split(',').any(|r| r.trim() == run);
     let log = std::env::var("BENCH_LOG").ok().filter(|f| !f.trim().is_empty());
@@ -542,6 +546,9 @@ async fn http_run(pg_url: &str, settings: &Settings, wiring: Wiring) -> Result<F
     };
 
     wait_until_up(addr).await?;
+    // Commits are counted over the warm-up and the measured requests together: an idle
+    // backend may hold its statistics for 10 s, so a count between the two would need a wait.
+    let before = commits(&stats, db.name()).await?;
     if warmup > 0 {
         let done = join(run_client(0..warmup)?).await?;
         println!("  warm-up: {warmup} requests in {:.2} s ({} errors)", done.elapsed.as_secs_f64(), done.errors);
@@ -549,9 +556,6 @@ async fn http_run(pg_url: &str, settings: &Settings, wiring: Wiring) -> Result<F
             println!("  warm-up: {pending} outbox rows still waiting after 60 s; measuring anyway");
         }
     }
-    // Let the warm-up's statistics reach pg_stat_database (an idle backend may hold them 10 s).
-    tokio::time::sleep(Duration::from_secs(11)).await;
-    let before = commits(&stats, db.name()).await?;
     let backends = BackendCpu::start(pg_url, db.name(), &["todo"]).await?;
     let process_before = cpu_ticks("/proc/self/stat");
 
@@ -594,9 +598,9 @@ async fn http_run(pg_url: &str, settings: &Settings, wiring: Wiring) -> Result<F
     );
     let audited: i64 = stats.query_one("SELECT count(*) FROM audit_log", &[]).await?.get(0);
     println!(
-        "  server: {:.2} commits per request in this database (creates, relay drains and its NOTIFYs, audit appends, \
+        "  server: {:.2} commits per request (warm-up included) in this database (creates, relay drains and its NOTIFYs, audit appends, \
          this bench's outbox polls), {} rollbacks; {audited} audit rows",
-        (after.0 - before.0) as f64 / measure as f64,
+        (after.0 - before.0) as f64 / (warmup + measure) as f64,
         after.1 - before.1
     );
     let per = |ms: Option<f64>| ms.map_or_else(|| "n/a".to_owned(), |ms| format!("{:.3} ms", ms / measure as f64));
