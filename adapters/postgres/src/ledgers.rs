@@ -9,7 +9,9 @@ use tokio_postgres::types::Json;
 use crate::error::from_pg;
 use crate::PgStore;
 
-const APPEND_AUDIT: &str = "
+/// Appends an event to the audit log unless it is there: `$1` event id, `$2` user, `$3` type,
+/// `$4` when, `$5` the event.
+pub const APPEND_AUDIT: &str = "
 INSERT INTO audit_log (event_id, user_id, event_type, occurred_at, event) VALUES ($1, $2, $3, $4, $5::jsonb)
 ON CONFLICT (event_id) DO NOTHING";
 

@@ -44,3 +44,11 @@ pub mod testing;
 
 pub use config::PgConfig;
 pub use store::PgStore;
+
+/// The statements behind a task creation and an audit append, as the adapter runs them, for
+/// benchmarks that run the same statements without the app (`apps/todo`'s
+/// `create_throughput` hands them to pgbench).
+pub mod statements {
+    pub use crate::ledgers::APPEND_AUDIT;
+    pub use crate::tasks::INSERT_TASK;
+}

@@ -16,7 +16,9 @@ use crate::PgStore;
 /// Inserts a task and, from the row it got, the outbox rows of its event; returns the new id,
 /// or no row when the series already has this occurrence. The event payload is written with
 /// id 0 and gets the assigned id in SQL, so the task and its event are one statement.
-const INSERT_TASK: &str = "
+/// Parameters: `$1`-`$15` the task's columns, `$16` the event id, `$17` the event, `$18` its
+/// topics.
+pub const INSERT_TASK: &str = "
 WITH t AS (
     INSERT INTO tasks (user_id, title, description, completed, priority_id, due_date, tags,
                        recurrence_frequency, recurrence_interval, reminder_offset_minutes,

@@ -46,7 +46,9 @@ use hyper_util::rt::TokioIo;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use todo_adapter_postgres::testing::TempDatabase;
-use todo_adapter_postgres::{PgConfig, PgStore};
+use todo_adapter_postgres::{statements, PgConfig, PgStore};
+use todo_ports::model::{Task, TaskEventType, TaskPatch, UserId};
+use todo_ports::EventStamp;
 use tokio::net::{TcpListener, TcpStream};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -94,6 +96,8 @@ struct Settings {
 /// What one run measured.
 struct Figures {
     label: &'static str,
+    /// How the cores were shared during the run.
+    cores: Cores,
     transactions: usize,
     elapsed: Duration,
     tps: f64,
@@ -122,6 +126,7 @@ impl Figures {
         let mean_ms = micros.iter().sum::<u64>() as f64 / micros.len().max(1) as f64 / 1000.0;
         Self {
             label,
+            cores: Cores::Shared,
             transactions: micros.len(),
             elapsed,
             tps,
@@ -135,11 +140,18 @@ impl Figures {
         }
     }
 
+    /// These figures, marked as measured with `cores`.
+    fn on(mut self, cores: Cores) -> Self {
+        self.cores = cores;
+        self
+    }
+
     fn row(&self) -> String {
         let cpu = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"));
         format!(
-            "{:<28} {:>6} {:>6.2} {:>7.0} {:>7.2} {:>6.2} {:>6.2} {:>6.2} {:>7.2} {:>8} {:>8}",
+            "{:<28} {:<6} {:>6} {:>6.2} {:>7.0} {:>7.2} {:>6.2} {:>6.2} {:>6.2} {:>7.2} {:>8} {:>8}",
             self.label,
+            self.cores.column(),
             self.transactions,
             self.elapsed.as_secs_f64(),
             self.tps,
@@ -154,7 +166,7 @@ impl Figures {
     }
 }
 
-const HEADER: &str = "run                            txns   secs     tps    mean    p50    p90    p99     max  postgres  process";
+const HEADER: &str = "run                          cores    txns   secs     tps    mean    p50    p90    p99     max  postgres  process";
 
 fn main() -> ExitCode {
     // `cargo bench` passes `--bench`; `cargo test --all-targets` runs bench targets without it,
@@ -225,19 +237,39 @@ fn bench() -> Result<(), Error> {
         log.as_ref().map_or_else(|| "off (no subscriber)".to_owned(), |f| format!("{f}, formatted into a sink")),
     );
 
-    // Rounds of backend then pgbench, so that both see the machine in the same state.
+    // Rounds of backend then pgbench, so that both see the machine in the same state; first
+    // with every process free to run on both cores, then with the cores split.
     let mut results = Vec::new();
-    let mut round_ratios = Vec::new();
-    for round in 1..=rounds {
-        if rounds > 1 {
-            println!("\n######## round {round} of {rounds}");
+    let mut ratios: Vec<(Cores, Vec<f64>)> = Vec::new();
+    for cores in Cores::wanted()? {
+        let pinned = match cores {
+            Cores::Shared => None,
+            Cores::Split => match runtime.block_on(CoreSplit::apply(&pg_url)) {
+                Ok(split) => Some(split),
+                Err(e) => {
+                    println!("\n(no split-cores rounds: {e})");
+                    continue;
+                }
+            },
+        };
+        let mut round_ratios = Vec::new();
+        for round in 1..=rounds {
+            println!("\n######## {}: round {round} of {rounds}", cores.describe());
+            let backend = wanted("backend")
+                .then(|| runtime.block_on(http_run(&pg_url, &settings, Wiring::Backend)))
+                .transpose()?
+                .map(|f| f.on(cores));
+            let pgbench = wanted("pgbench")
+                .then(|| pgbench_run(&runtime, &pg_url, &pg_bin, &settings, Script::Create))
+                .transpose()?
+                .map(|f| f.on(cores));
+            if let (Some(http), Some(pg)) = (&backend, &pgbench) {
+                round_ratios.push(http.tps / pg.tps);
+            }
+            results.extend(backend.into_iter().chain(pgbench));
         }
-        let backend = wanted("backend").then(|| runtime.block_on(http_run(&pg_url, &settings, Wiring::Backend))).transpose()?;
-        let pgbench = wanted("pgbench").then(|| pgbench_run(&runtime, &pg_url, &pg_bin, &settings, Script::Create)).transpose()?;
-        if let (Some(http), Some(pg)) = (&backend, &pgbench) {
-            round_ratios.push(http.tps / pg.tps);
-        }
-        results.extend(backend.into_iter().chain(pgbench));
+        drop(pinned);
+        ratios.push((cores, round_ratios));
     }
     if wanted("app") {
         results.push(runtime.block_on(http_run(&pg_url, &settings, Wiring::App))?);
@@ -246,26 +278,27 @@ fn bench() -> Result<(), Error> {
         results.push(pgbench_run(&runtime, &pg_url, &pg_bin, &settings, Script::CreateAndAudit)?);
     }
 
-    println!("\n{:<51}{:-^37} {:-^17}\n{HEADER}", "", " latency, ms ", " CPU ms per txn ");
+    println!("\n{:<58}{:-^37} {:-^17}\n{HEADER}", "", " latency, ms ", " CPU ms per txn ");
     for figures in &results {
         println!("{}", figures.row());
     }
-    let median_of = |label: &str, pick: fn(&Figures) -> f64| {
-        median(results.iter().filter(|f| f.label == label).map(pick).collect())
+    let median_of = |label: &str, cores: Cores, pick: fn(&Figures) -> f64| {
+        median(results.iter().filter(|f| f.label == label && f.cores == cores).map(pick).collect())
     };
     let (backend, pgbench, app, both) =
         (Wiring::Backend.label(), Script::Create.label(), Wiring::App.label(), Script::CreateAndAudit.label());
-    if !round_ratios.is_empty() {
+    for (cores, round_ratios) in ratios.iter().filter(|(_, r)| !r.is_empty()) {
         let shown: Vec<String> = round_ratios.iter().map(|r| format!("{r:.3}")).collect();
         let ratio = median(round_ratios.clone()).unwrap_or(f64::NAN);
         println!(
-            "\nratio {} / {} per round: {}\n  median {ratio:.3}  (target 0.8: {})",
+            "\n{}:\n  ratio {} / {} per round: {}\n  median {ratio:.3}  (target 0.8: {})",
+            cores.describe(),
             backend.trim(),
             pgbench.trim(),
             shown.join(", "),
             if ratio >= 0.8 { "met" } else { "NOT met" }
         );
-        let p = |label, pick| median_of(label, pick).unwrap_or(f64::NAN);
+        let p = |label, pick| median_of(label, *cores, pick).unwrap_or(f64::NAN);
         println!(
             "  medians: {:.0} vs {:.0} tps; p50 {:.2} vs {:.2} ms, p99 {:.2} vs {:.2} ms",
             p(backend, |f| f.tps),
@@ -276,10 +309,10 @@ fn bench() -> Result<(), Error> {
             p(pgbench, |f| f.p99_ms)
         );
     }
-    let tps = |label| median_of(label, |f| f.tps);
+    let tps = |label| median_of(label, Cores::Shared, |f| f.tps);
     if let (Some(app_tps), Some(pg_tps)) = (tps(app), tps(pgbench)) {
         println!(
-            "\nratio {} / {} (median) = {:.3}  (consumers in process, on the same server)",
+            "\nratio {} / {} (shared cores, median) = {:.3}  (consumers in process, on the same server)",
             app.trim(),
             pgbench.trim(),
             app_tps / pg_tps
@@ -294,6 +327,118 @@ fn bench() -> Result<(), Error> {
         );
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cores
+
+/// How the two runs of a round share the machine's cores.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cores {
+    /// Every process may run on every core: app, load client and PostgreSQL compete.
+    Shared,
+    /// PostgreSQL on core 0; this process (app and load client) and pgbench on the others,
+    /// as with the database on a host of its own.
+    Split,
+}
+
+impl Cores {
+    /// `BENCH_CORES`: `shared`, `split` or both (the default), in that order.
+    fn wanted() -> Result<Vec<Self>, Error> {
+        let raw = std::env::var("BENCH_CORES").unwrap_or_else(|_| "shared,split".into());
+        raw.split(',')
+            .map(|c| match c.trim() {
+                "shared" => Ok(Self::Shared),
+                "split" => Ok(Self::Split),
+                other => Err(format!("BENCH_CORES: unknown {other:?} (shared, split)").into()),
+            })
+            .collect()
+    }
+
+    fn column(self) -> &'static str {
+        match self {
+            Self::Shared => "shared",
+            Self::Split => "split",
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Self::Shared => "shared cores (app, load client and PostgreSQL compete for all cores)",
+            Self::Split => "split cores (PostgreSQL on core 0, app + load client or pgbench on the rest)",
+        }
+    }
+}
+
+/// CPU affinities set with `taskset` for the split-cores rounds: PostgreSQL's processes on
+/// core 0, this process on the others. New backends inherit the postmaster's affinity, and
+/// pgbench this process's. Dropping it gives every process all cores again.
+struct CoreSplit {
+    postmaster: u32,
+    all: String,
+}
+
+impl CoreSplit {
+    async fn apply(pg_url: &str) -> Result<Self, Error> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if cores < 2 {
+            return Err("needs at least two cores".into());
+        }
+        let client = connect(pg_url).await?;
+        let backend: i32 = client.query_one("SELECT pg_backend_pid()", &[]).await?.get(0);
+        let postmaster = parent_of(u32::try_from(backend)?).ok_or("cannot read the server's processes (not on this machine?)")?;
+        drop(client);
+        let split = Self { postmaster, all: format!("0-{}", cores - 1) };
+        for pid in split.server_processes() {
+            // A backend may end between the listing and here.
+            if let Err(e) = taskset(pid, "0") {
+                if Path::new(&format!("/proc/{pid}")).exists() {
+                    return Err(e);
+                }
+            }
+        }
+        taskset(std::process::id(), &format!("1-{}", cores - 1))?;
+        Ok(split)
+    }
+
+    /// The postmaster and its children.
+    fn server_processes(&self) -> Vec<u32> {
+        let mut pids = vec![self.postmaster];
+        if let Ok(entries) = std::fs::read_dir("/proc") {
+            let children = entries
+                .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+                .filter(|&pid| parent_of(pid) == Some(self.postmaster));
+            pids.extend(children);
+        }
+        pids
+    }
+}
+
+impl Drop for CoreSplit {
+    fn drop(&mut self) {
+        for pid in self.server_processes().into_iter().chain([std::process::id()]) {
+            if let Err(e) = taskset(pid, &self.all) {
+                eprintln!("  could not give process {pid} all cores again: {e}");
+            }
+        }
+    }
+}
+
+/// The parent of process `pid`, from `/proc/<pid>/stat` (the field after the state, which
+/// follows the parenthesised command name).
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Sets the affinity of every thread of `pid` to `cpus` (a `taskset` list such as `0` or `1-3`).
+fn taskset(pid: u32, cpus: &str) -> Result<(), Error> {
+    let out = Command::new("taskset").args(["-a", "-p", "-c", cpus, &pid.to_string()]).output()?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("taskset -a -p -c {cpus} {pid}: {}", String::from_utf8_lossy(&out.stderr).trim()).into())
+    }
 }
 
 /// The middle value (the mean of the two middle ones for an even count); `None` when empty.
@@ -755,75 +900,71 @@ impl Script {
         }
     }
 
+    /// The pgbench script: the adapter's statements themselves, their parameters replaced by
+    /// pgbench variables (which `-M prepared` binds as parameters, as the app's driver does)
+    /// or, for the columns a plain task leaves empty, by `NULL`.
     fn text(self) -> String {
-        match self {
-            Self::Create => format!("{PGBENCH_CREATE}SELECT id FROM t;\n"),
-            Self::CreateAndAudit => format!("{PGBENCH_CREATE}SELECT t.id, v.event_id, p.payload FROM t, v, p\n\\gset\n{PGBENCH_AUDIT}"),
+        // `$18` first, so that `$1` does not match the start of `$10`-`$18`.
+        let create = [
+            (18, ":topics"),
+            (17, ":payload"),
+            (16, "gen_random_uuid()"),
+            (15, "now()"),
+            (14, "now()"),
+            (13, "NULL"),
+            (12, "NULL"),
+            (11, "NULL"),
+            (10, ":offset"),
+            (9, "NULL"),
+            (8, "NULL"),
+            (7, ":tags"),
+            (6, ":due"),
+            (5, ":prio"),
+            (4, "false"),
+            (3, ":description"),
+            (2, ":title"),
+            (1, "('user' || :uid)"),
+        ]
+        .iter()
+        .fold(statements::INSERT_TASK.trim().to_owned(), |sql, (n, with)| sql.replace(&format!("${n}"), with));
+        let mut text = format!("\\set uid random(0, 99)\n\\set prio random(1, 4)\n\\set offset 30 * random(1, 4)\n{create};\n");
+        if self == Self::CreateAndAudit {
+            let audit = [(5, ":payload"), (4, "now()"), (3, "'task.created'"), (2, "('user' || :uid)"), (1, "gen_random_uuid()")]
+                .iter()
+                .fold(statements::APPEND_AUDIT.trim().to_owned(), |sql, (n, with)| sql.replace(&format!("${n}"), with));
+            text.push_str(&format!("{audit};\n"));
         }
+        text
     }
 }
 
-/// One transaction per task creation: the statement `adapters/postgres/src/tasks.rs`
-/// (`INSERT_TASK`) runs, with values made up per transaction by the same rules as the HTTP
-/// bodies, and the event payload (the `task.created` envelope around the full task, as the
-/// app serialises it) built in SQL from the inserted row. Its last clause (the `SELECT` the
-/// adapter reads the new id from) is added by [`Script::text`].
-const PGBENCH_CREATE: &str = r#"\set r random(0, 1000000000)
-\set uid random(0, 99)
-\set title random(0, 5)
-\set prio random(1, 4)
-\set days random(1, 60)
-\set offs random(1, 4)
-WITH v AS (
-    SELECT 'user' || :uid::int AS user_id,
-           (ARRAY['Buy groceries for the week', 'Pay the electricity bill', 'Call the bank about the card',
-                  'Prepare slides for Monday''s review', 'Book a dentist appointment', 'Water the plants'])[:title::int + 1]
-               || ' #' || :r::int AS title,
-           CASE WHEN :r::int % 2 = 0 THEN 'Milk, eggs, bread and coffee; pick up the parcel at the post office on the way back.' END
-               AS description,
-           CASE WHEN :r::int % 4 <> 0 THEN date_trunc('day', now()) + interval '9 hours' + :days::int * interval '1 day' END AS due_date,
-           CASE WHEN :r::int / 7 % 2 = 0 THEN ARRAY['home', 'errands'] ELSE ARRAY['work'] END AS tags,
-           :r::int % 4 <> 0 AND :r::int % 5 = 0 AS recurring,
-           gen_random_uuid() AS event_id,
-           now() AS at
-), t AS (
-    INSERT INTO tasks (user_id, title, description, completed, priority_id, due_date, tags,
-                       recurrence_frequency, recurrence_interval, reminder_offset_minutes,
-                       series_id, series_occurrence, series_anchor_day, revision, created_at, updated_at)
-    SELECT user_id, title, description, false, :prio::smallint, due_date, tags,
-           CASE WHEN recurring THEN 'weekly' END, CASE WHEN recurring THEN 1 END,
-           CASE WHEN due_date IS NULL THEN 60 ELSE 30 * :offs::int END,
-           CASE WHEN recurring THEN gen_random_uuid() END, CASE WHEN recurring THEN 0 END,
-           CASE WHEN recurring THEN extract(day FROM due_date)::smallint END, 0, at, at
-    FROM v
-    ON CONFLICT (series_id, series_occurrence) DO NOTHING
-    RETURNING *
-), p AS (
-    SELECT jsonb_build_object(
-               'event_id', v.event_id, 'event_type', 'task.created', 'timestamp', t.created_at, 'version', 'v1.0',
-               'data', jsonb_build_object(
-                   'id', t.id, 'user_id', t.user_id, 'title', t.title, 'description', t.description,
-                   'completed', t.completed, 'priority_id', t.priority_id, 'due_date', t.due_date, 'tags', t.tags,
-                   'recurrence', CASE WHEN t.recurrence_frequency IS NOT NULL THEN
-                       jsonb_build_object('frequency', t.recurrence_frequency, 'interval', t.recurrence_interval) END,
-                   'reminder_offset_minutes', t.reminder_offset_minutes,
-                   'series', CASE WHEN t.series_id IS NOT NULL THEN jsonb_build_object(
-                       'id', t.series_id, 'occurrence', t.series_occurrence, 'anchor_day', t.series_anchor_day) END,
-                   'revision', t.revision, 'created_at', t.created_at, 'updated_at', t.updated_at)) AS payload
-    FROM t, v
-), o AS (
-    INSERT INTO outbox (user_id, topic, kind, event_id, payload)
-    SELECT t.user_id, x.topic, 'task', v.event_id, p.payload
-    FROM t, v, p, unnest(ARRAY['task-events', 'task-updates']) WITH ORDINALITY AS x(topic, n)
-    ORDER BY x.n
-)
-"#;
-
-/// The audit consumer's write (`adapters/postgres/src/ledgers.rs`, `APPEND_AUDIT`), in a
-/// transaction of its own like the consumer's, with the event the create statement returned.
-const PGBENCH_AUDIT: &str = "INSERT INTO audit_log (event_id, user_id, event_type, occurred_at, event) \
-VALUES (:event_id::uuid, 'user' || :uid::int, 'task.created', now(), :payload::jsonb) ON CONFLICT (event_id) DO NOTHING;
-";
+/// The values pgbench binds for the strings of a task creation, fixed for a run (`-D`): a
+/// task with a title, a description, a due date and two tags, and its `task.created` event as
+/// the app serialises it, which the server parses into `jsonb` per transaction as it does the
+/// app's.
+fn pgbench_values() -> Result<Vec<(&'static str, String)>, Error> {
+    let now = OffsetDateTime::now_utc();
+    let due = now.replace_time(time::macros::time!(09:00)) + time::Duration::days(30);
+    let patch = TaskPatch {
+        title: Some("Pay the electricity bill #48213".to_owned()),
+        description: Some(Some("Milk, eggs, bread and coffee; pick up the parcel at the post office on the way back.".to_owned())),
+        priority_id: Some(Some(2)),
+        due_date: Some(Some(due)),
+        tags: Some(vec!["home".to_owned(), "errands".to_owned()]),
+        reminder_offset_minutes: Some(60),
+        ..TaskPatch::default()
+    };
+    let task = Task::create(UserId::parse("user7")?, patch, now)?;
+    let event = EventStamp::new(TaskEventType::Created, now).event(&task);
+    Ok(vec![
+        ("title", task.title.clone()),
+        ("description", task.description.clone().unwrap_or_default()),
+        ("due", due.format(&Rfc3339)?),
+        ("tags", "{home,errands}".to_owned()),
+        ("topics", "{task-events,task-updates}".to_owned()),
+        ("payload", serde_json::to_string(&event)?),
+    ])
+}
 
 fn pgbench_run(
     runtime: &tokio::runtime::Runtime,
@@ -846,16 +987,20 @@ fn pgbench_run(
     let pgbench = pg_bin.join("pgbench");
 
     println!("\n== {}: database {} ==", script.label(), db.name());
+    let values = pgbench_values()?;
     let base = |per_client: usize| {
         let mut cmd = Command::new(&pgbench);
-        cmd.args(["-n", "-M", "prepared", "-f"])
-            .arg(&script_path)
+        cmd.args(["-n", "-M", "prepared", "-f"]).arg(&script_path);
+        for (name, value) in &values {
+            cmd.arg("-D").arg(format!("{name}={value}"));
+        }
+        cmd
             .args(["-c", &c.to_string(), "-j", &jobs.to_string(), "-t", &per_client.to_string()])
             .arg(db.url());
         cmd
     };
     println!(
-        "  pgbench -n -M prepared -f create_task.sql -c {c} -j {jobs} -t {per_client} -l --log-prefix=txn <database URL>"
+        "  pgbench -n -M prepared -f create_task.sql -D title=… -D payload=… (see the bench) -c {c} -j {jobs} -t {per_client} -l --log-prefix=txn <database URL>"
     );
     if settings.warmup > 0 {
         let out = base(settings.warmup.div_ceil(c)).output()?;
@@ -910,6 +1055,15 @@ fn pgbench_run(
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
+    // What the script wrote, warm-up included: one task and two outbox rows per creation.
+    let written = runtime.block_on(async {
+        let client = connect(db.url()).await?;
+        let row = client
+            .query_one("SELECT (SELECT count(*) FROM tasks), (SELECT count(*) FROM outbox), (SELECT count(*) FROM audit_log)", &[])
+            .await?;
+        Ok::<_, Error>((row.get::<_, i64>(0), row.get::<_, i64>(1), row.get::<_, i64>(2)))
+    })?;
+    println!("  written: {} tasks, {} outbox rows, {} audit rows", written.0, written.1, written.2);
     drop(db);
     let count = micros.len().max(1) as f64;
     let per = server_cpu.map(|ms| ms / count);
