@@ -38,15 +38,14 @@ pub(crate) fn from_pg(e: tokio_postgres::Error) -> RepoError {
     }
 }
 
-/// The port error for a failure to get a pooled connection: the pool's own timeouts and a
-/// failed connect are "unavailable"; a closed pool or missing runtime is a wiring bug.
+/// The port error for a failure to get a pooled connection: the pool's own timeouts, a failed
+/// connect and a store closed by [`PgStore::close`](crate::PgStore::close) are "unavailable";
+/// a missing runtime or a failing hook is a wiring bug.
 pub(crate) fn from_pool(e: PoolError) -> RepoError {
     match e {
         PoolError::Backend(e) => from_pg(e),
-        PoolError::Timeout(_) => RepoError::Unavailable(e.into()),
-        PoolError::Closed | PoolError::NoRuntimeSpecified | PoolError::PostCreateHook(_) => {
-            RepoError::Internal(e.into())
-        }
+        PoolError::Timeout(_) | PoolError::Closed => RepoError::Unavailable(e.into()),
+        PoolError::NoRuntimeSpecified | PoolError::PostCreateHook(_) => RepoError::Internal(e.into()),
     }
 }
 

@@ -46,8 +46,8 @@ pub struct PgStore {
     outbox_written: Arc<Notify>,
     /// Asks the listener task to NOTIFY the other processes (capacity 1: requests coalesce).
     notify_others: mpsc::Sender<()>,
-    /// The listener task; aborted with the store.
-    _listener: AbortOnDrop,
+    /// The listener task; aborted with the store or by [`PgStore::close`].
+    listener: AbortOnDrop,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -91,7 +91,17 @@ impl PgStore {
         let session = ListenSession::open(&pg, outbox_written.clone()).await?;
         let (notify_others, requests) = mpsc::channel(1);
         let listener = tokio::spawn(listen_forever(pg, outbox_written.clone(), session, requests));
-        Ok(Arc::new(Self { pool, outbox_written, notify_others, _listener: AbortOnDrop(listener) }))
+        Ok(Arc::new(Self { pool, outbox_written, notify_others, listener: AbortOnDrop(listener) }))
+    }
+
+    /// Closes the store: the pool drops its idle connections (and those in use as they come
+    /// back) and refuses new checkouts, and the listening connection ends, so that nothing
+    /// reconnects in the background. Calls made afterwards fail with
+    /// `RepoError::Unavailable`. For shutdown: clones of the store held elsewhere (timers,
+    /// tasks) would otherwise keep it alive.
+    pub fn close(&self) {
+        self.pool.close();
+        self.listener.0.abort();
     }
 
     /// A pooled connection.

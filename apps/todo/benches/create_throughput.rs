@@ -721,8 +721,8 @@ async fn http_run(pg_url: &str, settings: &Settings, wiring: Wiring) -> Result<F
         Ok(Err(e)) => return Err(format!("the app panicked: {e}").into()),
         Err(_) => eprintln!("  (the app did not stop within 15 s)"),
     }
-    // The store outlives `run` (reminder timers hold it): end its backends so that they report
-    // their last statistics now rather than after 10 idle seconds.
+    // `run` closed the store; end any backend still there (a pgbench-style idle one would
+    // report its last statistics only after 10 idle seconds).
     stats
         .execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \

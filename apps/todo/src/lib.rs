@@ -33,8 +33,12 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
     let (bus, state, scheduler, clock) =
         (InMemoryEventBus::new(), InMemoryStateStore::new(), InMemoryScheduler::new(), Arc::new(SystemClock));
-    let mut ports = match &config.postgres {
-        Some(pg) => Ports::over_store(connect_postgres(pg.clone()).await?, bus, state, scheduler, clock),
+    let postgres = match &config.postgres {
+        Some(pg) => Some(connect_postgres(pg.clone()).await?),
+        None => None,
+    };
+    let mut ports = match &postgres {
+        Some(store) => Ports::over_store(store.clone(), bus, state, scheduler, clock),
         None => Ports::over_store(InMemoryStore::new(), bus, state, scheduler, clock),
     };
     let (dapr, memory_bus, memory_scheduler) = match &config.dapr {
@@ -85,8 +89,13 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
             }
         });
     }
-    serve(config, todo, listener, fallback, shutdown).await?;
-    Ok(())
+    let served = serve(config, todo, listener, fallback, shutdown).await;
+    // Timers and background tasks may still hold the store: close it so that an embedding
+    // process keeps no connection after `run` returns.
+    if let Some(store) = postgres {
+        store.close();
+    }
+    Ok(served?)
 }
 
 /// Connects to PostgreSQL (applying migrations), retrying while it is unreachable so that the

@@ -180,6 +180,68 @@ mod http {
         (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 
+    /// Connections the app has to `db` (its pool and its listening connection).
+    async fn app_connections(monitor: &tokio_postgres::Client) -> i64 {
+        let row = monitor
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'todo'",
+                &[],
+            )
+            .await
+            .unwrap();
+        row.get(0)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn once_run_returns_the_app_holds_no_connection_to_its_database() {
+        let Some(db) = database("app shutdown on postgres").await else { return };
+        let url = db.url().to_owned();
+        let config = todo::Config::from_lookup(|k| match k {
+            "DATABASE_URL" => Some(url.clone()),
+            "SWEEP_INTERVAL_SECS" => Some("0".into()),
+            _ => None,
+        })
+        .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let app = tokio::spawn(todo::run(config, listener, async move {
+            let _ = stopped.await;
+        }));
+        // A due date schedules a reminder job, whose timer holds the store after `run` returns.
+        let due = (OffsetDateTime::now_utc() + Duration::from_secs(7200))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        let body = format!(r#"{{"title":"remind me","due_date":"{due}"}}"#);
+        let mut created = (StatusCode::SERVICE_UNAVAILABLE, Value::Null);
+        for _ in 0..100 {
+            created = call(addr, Method::POST, "/api/u/tasks", &body).await;
+            if created.0 == StatusCode::CREATED {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(created.0, StatusCode::CREATED, "{:?}", created.1);
+
+        let (monitor, connection) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        assert!(app_connections(&monitor).await > 0, "the running app is connected");
+        let _ = stop.send(());
+        app.await.unwrap().unwrap();
+        let mut left = app_connections(&monitor).await;
+        for _ in 0..50 {
+            if left == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            left = app_connections(&monitor).await;
+        }
+        assert_eq!(left, 0, "connections left after run returned");
+        // The listening connection reconnects within 100 ms when it is merely dropped.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(app_connections(&monitor).await, 0, "a connection came back after run returned");
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn postgres_down_gives_503_json_and_the_app_recovers_by_itself() {
         let Some(stack) = todo_contract_tests::stack::stack("postgres outage through HTTP") else { return };
