@@ -78,6 +78,27 @@ pub async fn audit_appends_each_event_once(s: Store) {
     assert_eq!(s.audit.list(&u, 10).await.expect("list"), vec![event]);
 }
 
+/// Appends racing each other (a redelivery while the first delivery is still being written)
+/// keep each event once, and exactly one caller per event is told it was new.
+pub async fn concurrent_appends_keep_each_event_once(s: Store) {
+    let u = user("audit-race");
+    let events: Vec<TaskEvent> = (0..20).map(|i| task_event(&u, &format!("t{i}"), now())).collect();
+    let mut appends = tokio::task::JoinSet::new();
+    for _ in 0..3 {
+        for event in events.clone() {
+            let audit = s.audit.clone();
+            appends.spawn(async move { (event.event_id, audit.append(&event).await.expect("append")) });
+        }
+    }
+    let mut told_new: std::collections::HashMap<Uuid, usize> = std::collections::HashMap::new();
+    while let Some(done) = appends.join_next().await {
+        let (id, new) = done.expect("append task");
+        *told_new.entry(id).or_default() += usize::from(new);
+    }
+    assert!(events.iter().all(|e| told_new[&e.event_id] == 1), "callers told new per event: {told_new:?}");
+    assert_eq!(s.audit.list(&u, 100).await.expect("list").len(), events.len());
+}
+
 /// `list` gives one user's events, newest first by timestamp, then latest appended first,
 /// at most `limit`.
 pub async fn audit_lists_a_users_events_newest_first(s: Store) {

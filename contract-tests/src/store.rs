@@ -311,6 +311,7 @@ macro_rules! store_contract_tests {
             ledgers::a_reminder_is_recorded_once_per_task_and_due_date,
             ledgers::concurrent_reminders_are_recorded_once,
             ledgers::audit_appends_each_event_once,
+            ledgers::concurrent_appends_keep_each_event_once,
             ledgers::audit_lists_a_users_events_newest_first,
             ledgers::a_notification_is_recorded_once_with_its_sent_event,
             ledgers::notifications_list_newest_first_per_user,
