@@ -1,13 +1,14 @@
 //! Task-creation throughput and latency through the HTTP API on PostgreSQL, beside `pgbench`
-//! running the same inserts per transaction on the same server; prints both and their ratio.
+//! running the adapter's own create statement on the same server; prints both and their ratio.
 //!
 //! `cargo bench -p todo --bench create_throughput` (needs `infra/local/stack up`). Settings,
 //! all optional: `BENCH_CONCURRENCY` (8), `BENCH_REQUESTS` (20000), `BENCH_WARMUP` (1000),
 //! `BENCH_USERS` (100), `BENCH_POOL` (the concurrency), `BENCH_LOG` (a tracing filter such as
 //! `info`: formats the app's logs into a sink, to count their cost; off by default),
 //! `BENCH_ROUNDS` (7: rounds of `backend` then `pgbench`, whose ratios are summarised by their
-//! median, as identical runs on a shared 2-core VM differ by up to ±20 %), and `BENCH_RUNS`, a
-//! comma-separated subset of `backend,pgbench,app,pgbench-audit` (all by default).
+//! median, as identical runs on a shared 2-core VM differ by up to ±20 %), `BENCH_CORES`
+//! (`shared,split`: see below) and `BENCH_RUNS`, a comma-separated subset of
+//! `backend,pgbench,app,pgbench-audit` (all by default).
 //!
 //! The runs, one after the other, each on a throwaway database of the same server:
 //! - `backend`: the task backend of the microservice split, `todo::run` with `ROLES=none`:
@@ -17,14 +18,18 @@
 //!   every latency is recorded.
 //! - `app`: the all-in-one app (`todo::run`, every role): the same plus, in process, the
 //!   audit consumer writing one `audit_log` row per `task.created` to the same server.
-//! - `pgbench`: `pgbench -M prepared -c C -j 2 -t N/C` runs, per transaction, the statement the
-//!   adapter runs for a task creation (one task row and its two outbox rows, with the event's
-//!   JSON payload), with a per-transaction log for percentiles.
-//! - `pgbench-audit`: the same plus, as a second transaction, the audit consumer's insert of
-//!   the event: the server work the `app` run asks for per task, without the app.
+//! - `pgbench`: `pgbench -M prepared -c C -j 2 -t N/C` runs, per transaction, the adapter's
+//!   create statement itself (`todo_adapter_postgres::statements::INSERT_TASK`: one task row
+//!   and its two outbox rows), its parameters bound from pgbench variables, with a
+//!   per-transaction log for percentiles.
+//! - `pgbench-audit`: the same plus, as a second transaction, the adapter's audit append
+//!   (`APPEND_AUDIT`): the server work the `app` run asks for per task, without the app.
 //!
-//! `backend` and `pgbench` alternate for `BENCH_ROUNDS` rounds; `app` and `pgbench-audit` run
-//! once, after them. Sweep is off in every HTTP run.
+//! `backend` and `pgbench` alternate for `BENCH_ROUNDS` rounds, first on shared cores (every
+//! process may run anywhere), then on split cores (PostgreSQL on core 0, this process or
+//! pgbench on the others, set with `taskset`, as with the database on a host of its own);
+//! `app` and `pgbench-audit` run once, after them, on shared cores. Sweep is off in every HTTP
+//! run.
 //!
 //! Beside latencies it reports, per transaction, the CPU time of the PostgreSQL backends
 //! serving the run (read from /proc, sampled every 25 ms) and of this process: on a small
