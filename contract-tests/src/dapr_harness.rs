@@ -2,7 +2,7 @@
 //! (`infra/local/stack up`).
 //!
 //! * One run (one test process) gets a random id `ct…`: its topics are `{run}-task-events`,
-//!   `{run}-reminders` and their `-dlq` topics (created once, with `$TODO_STACK_SCRIPT topic`),
+//!   `{run}-task-updates`, `{run}-reminders` and their `-dlq` topics (created once, with `$TODO_STACK_SCRIPT topic`),
 //!   so runs never see each other's messages.
 //! * Each sidecar gets its own app id `{run}-{case}` (hence its own Kafka consumer group,
 //!   state key prefix and Scheduler namespace) and free ports on 127.0.0.1.
@@ -66,7 +66,7 @@ impl DaprRun {
             copy_resources(&source, &dir.join(name), cron);
         }
         let run = Self { stack, run_id, dir };
-        for topic in ["task-events", "reminders"] {
+        for topic in ["task-events", "task-updates", "reminders"] {
             run.create_topic(&format!("{}{topic}", run.topic_prefix()));
             run.create_topic(&format!("{}{topic}-dlq", run.topic_prefix()));
         }
@@ -260,6 +260,17 @@ impl Sidecar {
         let path = if spec.app_port.is_some() { "/v1.0/healthz" } else { "/v1.0/healthz/outbound" };
         sidecar.wait_for(path, Duration::from_secs(60)).await;
         sidecar
+    }
+
+    /// The pid of `daprd` itself (a child of its watchdog shell), for CPU accounting.
+    pub fn daprd_pid(&self) -> Option<u32> {
+        let watchdog = self.child.id()?;
+        let entries = std::fs::read_dir("/proc").ok()?;
+        entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()).find(|&pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let parent = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
+            parent == Some(watchdog) && stat.contains("(daprd)")
+        })
     }
 
     /// `http://127.0.0.1:{http_port}`.

@@ -20,6 +20,25 @@ pub struct Stack {
 }
 
 impl Stack {
+    /// Reads the env file.
+    ///
+    /// # Errors
+    /// When the file cannot be read (the stack is not up).
+    pub fn load() -> std::io::Result<Self> {
+        let text = std::fs::read_to_string(env_file())?;
+        let vars = text
+            .lines()
+            .filter_map(|line| line.split_once('='))
+            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+            .collect();
+        Ok(Self { vars })
+    }
+
+    /// The value of `key`, if the file has it.
+    pub fn try_get(&self, key: &str) -> Option<&str> {
+        self.vars.get(key).map(String::as_str)
+    }
+
     /// The value of `key`.
     ///
     /// # Panics
@@ -38,15 +57,8 @@ impl Stack {
 /// When the stack is not up and `TODO_REQUIRE_STACK=1`.
 pub fn stack(suite: &str) -> Option<Stack> {
     let path = env_file();
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let vars = text
-                .lines()
-                .filter_map(|line| line.split_once('='))
-                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-                .collect();
-            Some(Stack { vars })
-        }
+    match Stack::load() {
+        Ok(stack) => Some(stack),
         Err(e) => {
             let message = format!(
                 "SKIPPED {suite}: the local stack is not up ({}: {e}); run `infra/local/stack up`",

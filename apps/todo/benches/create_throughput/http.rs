@@ -1,0 +1,191 @@
+//! The HTTP runs: the app started on a throwaway database, loaded by the client of [`crate::load`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use time::OffsetDateTime;
+use todo_adapter_postgres::testing::TempDatabase;
+use tokio::net::TcpListener;
+
+use crate::cpu::{BackendCpu, TICK_MS, cpu_ticks};
+use crate::db::{commits, connect};
+use crate::load::{Load, join, load, request_of, wait_until_up};
+use crate::report::Figures;
+use crate::{Error, Settings};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wiring {
+    /// `todo::run` with `ROLES=none`: the task backend (REST API and outbox relay).
+    Backend,
+    /// `todo::run` with every role: the consumers too, in process.
+    App,
+}
+
+impl Wiring {
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Self::Backend => "HTTP backend (ROLES=none)",
+            Self::App => "HTTP all-in-one app",
+        }
+    }
+
+    /// `ROLES` for `todo::run`.
+    pub(crate) fn roles(self) -> &'static str {
+        match self {
+            Self::Backend => todo::config::NO_ROLES,
+            Self::App => "",
+        }
+    }
+}
+
+/// Starts the app as `wiring` says on `db`, serving `listener` until `stopped` completes.
+pub(crate) async fn start_app(
+    db: &TempDatabase,
+    settings: &Settings,
+    wiring: Wiring,
+    listener: TcpListener,
+    stopped: tokio::sync::oneshot::Receiver<()>,
+) -> Result<tokio::task::JoinHandle<Result<(), todo::Error>>, Error> {
+    let pool = settings.pool.to_string();
+    let vars: HashMap<&str, &str> = HashMap::from([
+        ("DATABASE_URL", db.url()),
+        ("DATABASE_POOL_SIZE", pool.as_str()),
+        ("SWEEP_INTERVAL_SECS", "0"),
+        ("ROLES", wiring.roles()),
+    ]);
+    let config = todo::Config::from_lookup(|k| vars.get(k).map(|v| (*v).to_owned()))?;
+    let shutdown = async {
+        let _ = stopped.await;
+    };
+    Ok(tokio::spawn(todo::run(config, listener, shutdown)))
+}
+
+/// Runs the app on a throwaway database and loads it; prints what it saw.
+pub(crate) async fn http_run(pg_url: &str, settings: &Settings, wiring: Wiring) -> Result<Figures, Error> {
+    let db = TempDatabase::create(pg_url).await?;
+    let c = settings.concurrency;
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let app = start_app(&db, settings, wiring, listener, stopped).await?;
+
+    println!("\n== {}: POST /api/{{user}}/tasks on http://{addr}, database {} ==", wiring.label(), db.name());
+    match wiring {
+        Wiring::Backend => {
+            println!("  todo::run, ROLES=none: REST API, create use case, PostgreSQL store (pool {}) and outbox relay,", settings.pool);
+            println!("  publishing every event to the in-memory bus; the consumers are other services. Sweep off.");
+        }
+        Wiring::App => {
+            println!("  todo::run, every role: PostgreSQL store (pool {}), in-memory bus and scheduler, sweep off.", settings.pool);
+            println!("  Its outbox relay publishes to the in-memory bus, whose audit consumer writes an audit_log row");
+            println!("  per task.created (the recurring-task consumer ignores creations): all of it during the run.");
+        }
+    }
+
+    let today = OffsetDateTime::now_utc().replace_time(time::macros::time!(09:00));
+    let requests: Arc<Vec<(String, Bytes)>> = Arc::new(
+        (0..settings.warmup + settings.requests)
+            .map(|i| request_of(i, settings.users, today).map(|(p, b)| (p, Bytes::from(b))))
+            .collect::<Result<_, _>>()?,
+    );
+    let stats = connect(db.url()).await?;
+    let (warmup, measure) = (settings.warmup, settings.requests);
+    // The client runs on a runtime of its own (one thread), as a separate program would.
+    let run_client = |range: std::ops::Range<usize>| {
+        let requests = requests.clone();
+        std::thread::Builder::new().name("bench-client".into()).spawn(move || -> Result<Load, String> {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+            rt.block_on(load(addr, requests, range, c)).map_err(|e| e.to_string())
+        })
+    };
+
+    wait_until_up(addr).await?;
+    // Commits are counted over the warm-up and the measured requests together: an idle
+    // backend may hold its statistics for 10 s, so a count between the two would need a wait.
+    let before = commits(&stats, db.name()).await?;
+    if warmup > 0 {
+        let done = join(run_client(0..warmup)?).await?;
+        println!("  warm-up: {warmup} requests in {:.2} s ({} errors)", done.elapsed.as_secs_f64(), done.errors);
+        if let Err(pending) = wait_for_empty_outbox(&stats, Duration::from_secs(60)).await? {
+            println!("  warm-up: {pending} outbox rows still waiting after 60 s; measuring anyway");
+        }
+    }
+    let backends = BackendCpu::start(pg_url, db.name(), &["todo"]).await?;
+    let process_before = cpu_ticks("/proc/self/stat");
+
+    let done = join(run_client(warmup..warmup + measure)?).await?;
+    let last_response = Instant::now();
+    let at_most = Duration::from_secs(60);
+    let drained = match wait_for_empty_outbox(&stats, at_most).await? {
+        Ok(empty) => format!("outbox empty {:.0} ms after the last response", (empty - last_response).as_secs_f64() * 1000.0),
+        Err(pending) => format!("outbox NOT empty {} s after the last response: {pending} rows waiting", at_most.as_secs()),
+    };
+    let process_cpu = process_before.zip(cpu_ticks("/proc/self/stat")).map(|(a, b)| (b - a) as f64 * TICK_MS);
+    let server_cpu = backends.finish().await?;
+    // Stopping the app closes its connections, whose backends report their statistics.
+    let _ = stop.send(());
+    match tokio::time::timeout(Duration::from_secs(15), app).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => return Err(format!("the app failed: {e}").into()),
+        Ok(Err(e)) => return Err(format!("the app panicked: {e}").into()),
+        Err(_) => eprintln!("  (the app did not stop within 15 s)"),
+    }
+    // `run` closed the store; end any backend still there (a pgbench-style idle one would
+    // report its last statistics only after 10 idle seconds).
+    stats
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = $1 AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+            &[&db.name()],
+        )
+        .await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = commits(&stats, db.name()).await?;
+
+    let latencies = done.latencies;
+    let rps = latencies.len() as f64 / done.elapsed.as_secs_f64();
+    println!(
+        "  measured: {} requests in {:.2} s, {} errors; {drained}",
+        latencies.len(),
+        done.elapsed.as_secs_f64(),
+        done.errors
+    );
+    let audited: i64 = stats.query_one("SELECT count(*) FROM audit_log", &[]).await?.get(0);
+    println!(
+        "  server: {:.2} commits per request (warm-up included) in this database (creates, relay drains and its NOTIFYs, audit appends, \
+         this bench's outbox polls), {} rollbacks; {audited} audit rows",
+        (after.0 - before.0) as f64 / (warmup + measure) as f64,
+        after.1 - before.1
+    );
+    let per = |ms: Option<f64>| ms.map_or_else(|| "n/a".to_owned(), |ms| format!("{:.3} ms", ms / measure as f64));
+    println!(
+        "  CPU per request: PostgreSQL backends {}, this process {} (of which the load client {})",
+        per(server_cpu),
+        per(process_cpu),
+        per(done.cpu_ms)
+    );
+    drop(stats);
+    drop(db);
+    let mut figures = Figures::from_micros(wiring.label(), latencies, done.elapsed, rps);
+    figures.server_cpu_ms = server_cpu.map(|ms| ms / measure as f64);
+    figures.process_cpu_ms = process_cpu.map(|ms| ms / measure as f64);
+    Ok(figures)
+}
+
+/// Waits until the relay has published everything: `Ok` with when it saw the outbox empty,
+/// `Err` with how many rows were still waiting after `at_most`.
+pub(crate) async fn wait_for_empty_outbox(stats: &tokio_postgres::Client, at_most: Duration) -> Result<Result<Instant, i64>, Error> {
+    let deadline = Instant::now() + at_most;
+    loop {
+        let pending: i64 = stats.query_one("SELECT count(*) FROM outbox", &[]).await?.get(0);
+        if pending == 0 {
+            return Ok(Ok(Instant::now()));
+        }
+        if Instant::now() > deadline {
+            return Ok(Err(pending));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
