@@ -183,7 +183,14 @@ pub struct SidecarSpec {
 impl SidecarSpec {
     /// A sidecar for `app_id` with default resources, no app, no tokens, a free HTTP port.
     pub fn new(app_id: String) -> Self {
-        Self { app_id, app_port: None, resources: Resources::Default, api_token: None, app_api_token: None, http_port: free_port() }
+        Self {
+            app_id,
+            app_port: None,
+            resources: Resources::Default,
+            api_token: None,
+            app_api_token: None,
+            http_port: free_port(),
+        }
     }
 }
 
@@ -214,7 +221,8 @@ impl Sidecar {
     /// When it cannot start or is not ready within 60 s (with the tail of its log).
     pub async fn start(run: &DaprRun, spec: SidecarSpec) -> Self {
         let daprd = run.stack.get("TODO_STACK_DAPRD");
-        let mut args: Vec<String> = run.stack.get("TODO_STACK_DAPRD_ARGS").split_whitespace().map(str::to_owned).collect();
+        let mut args: Vec<String> =
+            run.stack.get("TODO_STACK_DAPRD_ARGS").split_whitespace().map(str::to_owned).collect();
         let resources = run.resources_dir(spec.resources).display().to_string();
         match args.iter().position(|a| a == "--resources-path") {
             Some(i) if i + 1 < args.len() => args[i + 1] = resources,
@@ -268,7 +276,8 @@ impl Sidecar {
         let entries = std::fs::read_dir("/proc").ok()?;
         entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()).find(|&pid| {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let parent = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
+            let parent =
+                stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
             parent == Some(watchdog) && stat.contains("(daprd)")
         })
     }

@@ -29,16 +29,6 @@ pub trait BusHarness: Send + Sync {
     fn quiet_period(&self) -> Duration;
 }
 
-/// Names of the cases, for the macro.
-pub const CASES: [&str; 6] = [
-    "a_published_event_reaches_the_subscriber",
-    "events_of_one_user_arrive_in_order",
-    "a_transient_failure_is_redelivered",
-    "a_rejected_event_goes_to_the_dead_letters_once",
-    "a_batch_is_delivered_in_order_per_user",
-    "subscribers_only_get_their_topic",
-];
-
 /// `publish` -> the subscribed handler gets the very same event.
 pub async fn a_published_event_reaches_the_subscriber(mut h: impl BusHarness) {
     let user = unique_user("published");
@@ -113,7 +103,8 @@ pub async fn a_batch_is_delivered_in_order_per_user(mut h: impl BusHarness) {
     let events: Vec<Event> =
         (0..10).map(|i| task_event(if i % 3 == 0 { &b } else { &a }, &format!("batch {i}"))).collect();
     h.bus().publish_batch(Topic::TaskEvents, &events).await.expect("publish_batch");
-    let of = |u: &todo_ports::model::UserId| events.iter().filter(|e| e.user_id() == u).map(Event::id).collect::<Vec<_>>();
+    let of =
+        |u: &todo_ports::model::UserId| events.iter().filter(|e| e.user_id() == u).map(Event::id).collect::<Vec<_>>();
     let (want_a, want_b) = (of(&a), of(&b));
     eventually(h.patience(), || async {
         (ra.distinct().len() >= want_a.len() && rb.distinct().len() >= want_b.len()).then_some(())

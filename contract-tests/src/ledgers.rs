@@ -8,7 +8,7 @@ use todo_ports::model::{
 };
 use uuid::Uuid;
 
-use crate::store::{now, task, user, RecordingBus, Store};
+use crate::store::{RecordingBus, Store, now, task, user};
 
 fn reminder(user: &UserId, task_id: i64, due: time::OffsetDateTime, event_type: ReminderEventType) -> ReminderEvent {
     let data = Reminder {
@@ -112,10 +112,7 @@ pub async fn audit_lists_a_users_events_newest_first(s: Store) {
         assert!(s.audit.append(e).await.expect("append"));
     }
     let ids = |events: Vec<TaskEvent>| events.into_iter().map(|e| e.event_id).collect::<Vec<Uuid>>();
-    assert_eq!(
-        ids(s.audit.list(&u, 10).await.expect("list")),
-        ids(vec![newest.clone(), tie.clone(), middle, oldest])
-    );
+    assert_eq!(ids(s.audit.list(&u, 10).await.expect("list")), ids(vec![newest.clone(), tie.clone(), middle, oldest]));
     assert_eq!(s.audit.list(&u, 2).await.expect("list"), vec![newest, tie]);
 }
 

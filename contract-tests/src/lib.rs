@@ -5,13 +5,17 @@
 //! [`stack`]; without it they are skipped with a loud message, unless `TODO_REQUIRE_STACK=1`
 //! (set by the test command), in which case they fail.
 
-pub mod stack;
+// Test support: a failed expectation is the test failing, so panicking on it is right here.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod dapr_harness;
 pub mod event_bus;
-pub mod scheduler;
-pub mod state_store;
-pub mod support;
-pub mod store;
-pub mod task_repository;
 pub mod ledgers;
 pub mod outbox;
+pub mod plans;
+pub mod scheduler;
+pub mod stack;
+pub mod state_store;
+pub mod store;
+pub mod support;
+pub mod task_repository;

@@ -44,7 +44,12 @@ impl JobHandler for Fired {
 
 fn job(in_: time::Duration) -> ReminderJob {
     let fire_at = now() + in_;
-    ReminderJob { task_id: unique_task_id(), user_id: unique_user("job"), due_date: fire_at + time::Duration::hours(1), fire_at }
+    ReminderJob {
+        task_id: unique_task_id(),
+        user_id: unique_user("job"),
+        due_date: fire_at + time::Duration::hours(1),
+        fire_at,
+    }
 }
 
 fn std(d: time::Duration) -> Duration {

@@ -78,7 +78,6 @@ pub async fn absent_only_creates(h: impl StateHarness) {
     store.save(&d, &Precondition::None, TTL).await.expect("unconditional create");
     let err = store.save(&d, &Precondition::Absent, TTL).await;
     assert!(matches!(err, Err(StateError::Conflict)), "Absent on a key written under None: {err:?}");
-
 }
 
 /// Delete removes the key; deleting a missing key succeeds; a stale etag conflicts.

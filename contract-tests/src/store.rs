@@ -1,5 +1,5 @@
 //! The harness of the store suites ([`crate::task_repository`], [`crate::ledgers`],
-//! [`crate::outbox`]): the four ports one store adapter implements, a recording [`EventBus`] to
+//! [`crate::outbox`], [`crate::plans`]): the five ports one store adapter implements, a recording [`EventBus`] to
 //! drain the outbox through, sample data, and [`crate::store_contract_tests!`], which makes one
 //! `#[tokio::test]` per case for an adapter.
 
@@ -11,10 +11,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
-use todo_ports::model::{Event, Task, TaskEventType, TaskPatch, Topic, UserId};
-use todo_ports::{
-    AuditLog, BusError, EventBus, EventStamp, Inserted, NotificationFeed, Outbox, TaskRepository,
-};
+use todo_ports::model::{Event, Task, TaskEvent, TaskEventType, TaskPatch, Topic, UserId};
+use todo_ports::{AuditLog, BusError, EventBus, Inserted, NotificationFeed, Outbox, PlannedJobs, TaskRepository};
 use uuid::Uuid;
 
 /// One fresh, empty store, seen through each port it implements.
@@ -28,25 +26,25 @@ pub struct Store {
     pub audit: Arc<dyn AuditLog>,
     /// The notification feeds.
     pub feed: Arc<dyn NotificationFeed>,
+    /// The planned reminder jobs.
+    pub plans: Arc<dyn PlannedJobs>,
     /// Whatever must live as long as the store (a throwaway database); dropped last.
     _keep: Arc<dyn Any + Send + Sync>,
-    /// Cases this adapter is known to fail, with why (see [`Store::known_failure`]).
-    known_failures: Vec<(&'static str, &'static str)>,
 }
 
 impl Store {
-    /// The ports of `store`, which implements all four.
+    /// The ports of `store`, which implements all five.
     pub fn of<S>(store: Arc<S>) -> Self
     where
-        S: TaskRepository + Outbox + AuditLog + NotificationFeed + 'static,
+        S: TaskRepository + Outbox + AuditLog + NotificationFeed + PlannedJobs + 'static,
     {
         Self {
             tasks: store.clone(),
             outbox: store.clone(),
             audit: store.clone(),
-            feed: store,
+            feed: store.clone(),
+            plans: store,
             _keep: Arc::new(()),
-            known_failures: Vec::new(),
         }
     }
 
@@ -56,21 +54,14 @@ impl Store {
         self
     }
 
-    /// The same store, marked as breaking the contract in `case` for the reason `why`: the case
-    /// still runs, must fail (it says KNOWN FAILURE and passes), and fails the test once the
-    /// adapter is fixed, so that the mark is removed. Never a way to skip a case.
-    pub fn known_failure(mut self, case: &'static str, why: &'static str) -> Self {
-        self.known_failures.push((case, why));
-        self
-    }
-
-    /// Stores `task` with a `task.created` event and returns it as stored.
+    /// Stores `task` under a fresh id with its `task.created` event and returns it as stored.
     ///
     /// # Panics
     /// When the store does not create it.
     pub async fn create(&self, task: Task) -> Task {
-        match self.tasks.insert(task, stamp(TaskEventType::Created), None).await {
-            Ok(Inserted::Created(task)) => task,
+        let task = task.with_id(self.tasks.next_id().await.expect("next id"));
+        match self.tasks.insert(&event(TaskEventType::Created, &task), None).await {
+            Ok(Inserted::Created) => task,
             other => panic!("insert: expected Created, got {other:?}"),
         }
     }
@@ -88,29 +79,6 @@ impl Store {
             assert!(report.published > 0, "a drain published nothing: {report:?}");
         }
         panic!("the outbox did not empty in 100 drains");
-    }
-}
-
-/// Runs `case` on `store`, holding it to the store's known failures.
-///
-/// # Panics
-/// When the case fails and is not a known failure, or is a known failure and passes.
-pub async fn run_case<F, Fut>(store: Store, case: &'static str, body: F)
-where
-    F: FnOnce(Store) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let known = store.known_failures.iter().find(|(c, _)| *c == case).map(|(_, why)| *why);
-    let outcome = tokio::spawn(body(store)).await;
-    match (outcome, known) {
-        (Ok(()), None) => {}
-        (Err(e), None) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        (Err(e), _) if !e.is_panic() => panic!("{case} did not finish: {e}"),
-        (Err(_), Some(why)) => eprintln!("\n!!!!!!!! KNOWN FAILURE {case}: {why}\n"),
-        (Ok(()), Some(why)) => {
-            panic!("{case} passes now but is marked as a known failure ({why}): remove the mark")
-        }
-        (Err(e), None) => panic!("{case}: {e}"),
     }
 }
 
@@ -135,9 +103,9 @@ pub fn task(user: &UserId, title: &str) -> Task {
     }
 }
 
-/// A stamp of `event_type`, now, with a fresh event id.
-pub fn stamp(event_type: TaskEventType) -> EventStamp {
-    EventStamp::new(event_type, now())
+/// An event of `event_type` about `task`, now, with a fresh event id.
+pub fn event(event_type: TaskEventType, task: &Task) -> TaskEvent {
+    TaskEvent::new(event_type, task.clone(), now())
 }
 
 /// An event bus that records what it accepts, and can be told to fail.
@@ -277,20 +245,18 @@ impl EventBus for RecordingBus {
     }
 }
 
-/// Makes one `#[tokio::test]` per store case (task repository, ledgers, outbox) for an adapter.
-/// `$factory` is an `async fn(&'static str) -> Option<Store>` given the case's name, returning
-/// a fresh, empty store, or `None` (after saying why) to skip. Cases run through [`run_case`],
-/// which holds them to the store's [known failures](Store::known_failure).
+/// Makes one `#[tokio::test]` per store case (task repository, ledgers, outbox, planned jobs)
+/// for an adapter. `$factory` is an `async fn(&'static str) -> Option<Store>` given the case's
+/// name, returning a fresh, empty store, or `None` (after saying why) to skip.
 #[macro_export]
 macro_rules! store_contract_tests {
     ($factory:path) => {
         $crate::store_contract_tests!(@cases $factory;
-            task_repository::insert_assigns_ids_and_writes_the_event,
+            task_repository::insert_stores_the_task_and_writes_its_event,
             task_repository::update_replaces_the_task_and_writes_the_event,
-            task_repository::update_without_a_stamp_writes_no_event,
             task_repository::update_with_a_stale_revision_conflicts,
             task_repository::update_of_a_missing_task_is_not_found,
-            task_repository::delete_returns_the_task_and_emits_task_deleted,
+            task_repository::delete_removes_the_task_and_writes_task_deleted,
             task_repository::get_is_scoped_to_the_user,
             task_repository::list_is_scoped_to_the_user,
             task_repository::list_filters_by_completion,
@@ -298,6 +264,7 @@ macro_rules! store_contract_tests {
             task_repository::list_filters_by_exact_tag,
             task_repository::list_filters_by_due_window,
             task_repository::list_filters_by_text_ignoring_case,
+            task_repository::list_folds_text_as_the_domain_says,
             task_repository::list_combines_filters,
             task_repository::list_sorts_by_creation_with_ties_by_id,
             task_repository::list_sorts_by_due_date_missing_last,
@@ -325,13 +292,15 @@ macro_rules! store_contract_tests {
             outbox::wait_for_work_returns_when_a_record_is_written,
             outbox::wait_for_work_waits_for_new_records,
             outbox::pause_waits_whatever_is_written,
+            plans::nothing_is_planned_for_an_unknown_task,
+            plans::a_planned_job_reads_back_and_is_replaced_or_cleared,
         );
     };
     (@cases $factory:path; $($module:ident :: $case:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $case() {
             if let Some(store) = $factory(stringify!($case)).await {
-                $crate::store::run_case(store, stringify!($case), $crate::$module::$case).await;
+                $crate::$module::$case(store).await;
             }
         }
     )*};

@@ -71,9 +71,8 @@ pub fn reminder_event(user: &UserId) -> Event {
 pub fn conversation(case: &str) -> Conversation {
     let key = ConversationKey { user_id: unique_user(case), session_id: SessionId::parse("s-1").expect("session id") };
     let mut c = Conversation::new(key, now());
-    c.messages.push(
-        todo_ports::model::Message::new(todo_ports::model::Role::User, "hello".into(), now()).expect("message"),
-    );
+    c.messages
+        .push(todo_ports::model::Message::new(todo_ports::model::Role::User, "hello".into(), now()).expect("message"));
     c.context = serde_json::json!({"task_ids": [1, 2]});
     c
 }

@@ -3,12 +3,12 @@
 
 use time::Duration;
 use todo_ports::model::{
-    Event, Frequency, Priority, Recurrence, Series, Task, TaskEventType, TaskId, Topic, UserId,
+    Event, Frequency, Priority, Recurrence, Series, Task, TaskEvent, TaskEventType, TaskId, Topic, UserId,
 };
 use todo_ports::{InboxKey, Inserted, RepoError, SortKey, SortOrder, TaskQuery};
 use uuid::Uuid;
 
-use crate::store::{now, stamp, task, user, RecordingBus, Store};
+use crate::store::{RecordingBus, Store, event, now, task, user};
 
 fn ids(tasks: &[Task]) -> Vec<TaskId> {
     tasks.iter().map(|t| t.id).collect()
@@ -31,33 +31,36 @@ fn recurring(user: &UserId, title: &str, due: time::OffsetDateTime, series: Uuid
     }
 }
 
-/// `insert` assigns a fresh positive id and revision 0 (whatever the task said), the task
-/// reads back equal, and its `task.created` event, carrying the task as stored, is in the
-/// outbox once for each of the event type's topics.
-pub async fn insert_assigns_ids_and_writes_the_event(s: Store) {
-    let u = user("insert");
-    let given = Task { id: TaskId(987_654), revision: 7, tags: vec!["a".into(), "b".into()], ..task(&u, "first") };
-    let st = stamp(TaskEventType::Created);
-    let Inserted::Created(first) = s.tasks.insert(given.clone(), st, None).await.expect("insert") else {
-        panic!("not created")
-    };
-    let second = s.create(task(&u, "second")).await;
-    assert!(first.id.0 > 0 && second.id.0 > 0 && first.id != second.id, "ids {:?} {:?}", first.id, second.id);
-    assert_eq!(first.revision, 0);
-    assert_eq!(first, Task { id: first.id, revision: 0, ..given });
-    assert_eq!(s.tasks.get(&u, first.id).await.expect("get"), Some(first.clone()));
-    assert_eq!(s.outbox.pending().await.expect("pending"), 4, "two events, two topics each");
-
+/// The events of `event_id` the outbox held, drained through a recording bus, by topic (a
+/// drain publishes each topic's records in a batch of its own, maybe at once).
+async fn drained_events(s: &Store, event_id: Uuid) -> Vec<(Topic, Event)> {
     let bus = RecordingBus::new();
     s.drain_all(&bus).await;
-    let expected: Event = st.event(&first).into();
-    let of_first: Vec<(Topic, Event)> = bus.accepted().into_iter().filter(|(_, e)| e.id() == st.event_id).collect();
-    assert_eq!(of_first, vec![(Topic::TaskEvents, expected.clone()), (Topic::TaskUpdates, expected)]);
+    let mut events: Vec<(Topic, Event)> = bus.accepted().into_iter().filter(|(_, e)| e.id() == event_id).collect();
+    events.sort_by_key(|(topic, _)| *topic);
+    events
+}
+
+/// `next_id` hands out fresh positive ids; `insert` stores the event's task as given (it reads
+/// back equal) and writes the event, whole, once for each of its type's topics.
+pub async fn insert_stores_the_task_and_writes_its_event(s: Store) {
+    let u = user("insert");
+    let (a, b) = (s.tasks.next_id().await.expect("next id"), s.tasks.next_id().await.expect("next id"));
+    assert!(a.0 > 0 && b.0 > 0 && a != b, "ids {a:?} {b:?}");
+    let given = Task { tags: vec!["a".into(), "b".into()], ..task(&u, "first") }.with_id(a);
+    let created = event(TaskEventType::Created, &given);
+    assert_eq!(s.tasks.insert(&created, None).await.expect("insert"), Inserted::Created);
+    assert_eq!(s.tasks.get(&u, a).await.expect("get"), Some(given));
+    assert_eq!(s.outbox.pending().await.expect("pending"), 2, "one event, two topics");
+    let expected: Event = created.clone().into();
+    assert_eq!(
+        drained_events(&s, created.event_id).await,
+        vec![(Topic::TaskEvents, expected.clone()), (Topic::TaskUpdates, expected)]
+    );
     assert_eq!(s.outbox.pending().await.expect("pending"), 0);
 }
 
-/// `update` with the current revision replaces the task, stores revision `expected + 1`
-/// whatever the task says, and writes the stamp's event carrying the stored task.
+/// `update` with the current revision stores the event's task as given and writes the event.
 pub async fn update_replaces_the_task_and_writes_the_event(s: Store) {
     let u = user("update");
     let stored = s.create(task(&u, "before")).await;
@@ -68,45 +71,35 @@ pub async fn update_replaces_the_task_and_writes_the_event(s: Store) {
         due_date: Some(now() + Duration::days(3)),
         tags: vec!["x".into()],
         description: Some("more".into()),
-        revision: 41,
+        revision: 1,
         updated_at: now() + Duration::seconds(5),
         ..stored.clone()
     };
-    let st = stamp(TaskEventType::Completed);
-    let updated = s.tasks.update(changed.clone(), 0, Some(st)).await.expect("update");
-    assert_eq!(updated, Task { revision: 1, ..changed });
-    assert_eq!(s.tasks.get(&u, stored.id).await.expect("get"), Some(updated.clone()));
+    let completed = event(TaskEventType::Completed, &changed);
+    s.tasks.update(&completed, 0).await.expect("update");
+    assert_eq!(s.tasks.get(&u, stored.id).await.expect("get"), Some(changed.clone()));
+    let expected: Event = completed.clone().into();
+    assert_eq!(
+        drained_events(&s, completed.event_id).await,
+        vec![(Topic::TaskEvents, expected.clone()), (Topic::TaskUpdates, expected)]
+    );
 
-    let bus = RecordingBus::new();
-    s.drain_all(&bus).await;
-    let expected: Event = st.event(&updated).into();
-    let events: Vec<Event> = bus.accepted().into_iter().filter(|(_, e)| e.id() == st.event_id).map(|(_, e)| e).collect();
-    assert_eq!(events, vec![expected.clone(), expected]);
-
-    let again = s.tasks.update(Task { title: "third".into(), ..updated }, 1, None).await.expect("second update");
-    assert_eq!(again.revision, 2);
-}
-
-/// `update` without a stamp changes the task and writes nothing to the outbox.
-pub async fn update_without_a_stamp_writes_no_event(s: Store) {
-    let u = user("nostamp");
-    let stored = s.create(task(&u, "t")).await;
-    let before = s.outbox.pending().await.expect("pending");
-    let updated = s.tasks.update(Task { title: "u".into(), ..stored }, 0, None).await.expect("update");
-    assert_eq!(updated.title, "u");
-    assert_eq!(s.outbox.pending().await.expect("pending"), before);
+    let third = Task { title: "third".into(), revision: 2, ..changed };
+    s.tasks.update(&event(TaskEventType::Updated, &third), 1).await.expect("second update");
+    assert_eq!(s.tasks.get(&u, stored.id).await.expect("get").map(|t| t.revision), Some(2));
 }
 
 /// `update` with a revision other than the stored one is a `Conflict` and writes nothing.
 pub async fn update_with_a_stale_revision_conflicts(s: Store) {
     let u = user("stale");
     let stored = s.create(task(&u, "t")).await;
-    let first = s.tasks.update(Task { title: "one".into(), ..stored.clone() }, 0, Some(stamp(TaskEventType::Updated))).await;
-    assert_eq!(first.expect("first update").revision, 1);
+    let one = Task { title: "one".into(), revision: 1, ..stored.clone() };
+    s.tasks.update(&event(TaskEventType::Updated, &one), 0).await.expect("first update");
     let pending = s.outbox.pending().await.expect("pending");
-    let second = s.tasks.update(Task { title: "two".into(), ..stored.clone() }, 0, Some(stamp(TaskEventType::Updated))).await;
+    let two = Task { title: "two".into(), revision: 1, ..stored.clone() };
+    let second = s.tasks.update(&event(TaskEventType::Updated, &two), 0).await;
     assert!(matches!(second, Err(RepoError::Conflict)), "{second:?}");
-    let ahead = s.tasks.update(Task { title: "two".into(), ..stored.clone() }, 5, None).await;
+    let ahead = s.tasks.update(&event(TaskEventType::Updated, &two), 5).await;
     assert!(matches!(ahead, Err(RepoError::Conflict)), "{ahead:?}");
     assert_eq!(s.tasks.get(&u, stored.id).await.expect("get").expect("task").title, "one");
     assert_eq!(s.outbox.pending().await.expect("pending"), pending, "a conflicting update wrote an event");
@@ -117,37 +110,39 @@ pub async fn update_of_a_missing_task_is_not_found(s: Store) {
     let (owner, other) = (user("owner"), user("other"));
     let stored = s.create(task(&owner, "mine")).await;
     let pending = s.outbox.pending().await.expect("pending");
-    let missing = Task { id: TaskId(stored.id.0 + 1_000_000), ..stored.clone() };
-    let r = s.tasks.update(missing, 0, Some(stamp(TaskEventType::Updated))).await;
+    let missing = Task { id: TaskId(stored.id.0 + 1_000_000), revision: 1, ..stored.clone() };
+    let r = s.tasks.update(&event(TaskEventType::Updated, &missing), 0).await;
     assert!(matches!(r, Err(RepoError::NotFound)), "{r:?}");
-    let foreign = Task { user_id: other, title: "theirs".into(), ..stored.clone() };
-    let r = s.tasks.update(foreign, 0, Some(stamp(TaskEventType::Updated))).await;
+    let foreign = Task { user_id: other, title: "theirs".into(), revision: 1, ..stored.clone() };
+    let r = s.tasks.update(&event(TaskEventType::Updated, &foreign), 0).await;
     assert!(matches!(r, Err(RepoError::NotFound)), "{r:?}");
     assert_eq!(s.tasks.get(&owner, stored.id).await.expect("get"), Some(stored));
     assert_eq!(s.outbox.pending().await.expect("pending"), pending);
 }
 
-/// `delete` returns the task as it was and writes `task.deleted` carrying it; deleting it
-/// again, or another user's task, returns `None` and writes nothing.
-pub async fn delete_returns_the_task_and_emits_task_deleted(s: Store) {
+/// `delete` removes the task and writes its `task.deleted`; a stale revision is a `Conflict`,
+/// another user's task or a task already gone `NotFound`, and neither writes anything.
+pub async fn delete_removes_the_task_and_writes_task_deleted(s: Store) {
     let (u, other) = (user("delete"), user("intruder"));
     let stored = s.create(task(&u, "doomed")).await;
     let kept = s.create(task(&u, "kept")).await;
     let bus = RecordingBus::new();
     s.drain_all(&bus).await;
 
-    assert_eq!(s.tasks.delete(&other, kept.id, stamp(TaskEventType::Deleted)).await.expect("delete"), None);
-    let st = stamp(TaskEventType::Deleted);
-    assert_eq!(s.tasks.delete(&u, stored.id, st).await.expect("delete"), Some(stored.clone()));
+    let foreign = Task { user_id: other, ..kept.clone() };
+    assert!(matches!(s.tasks.delete(&event(TaskEventType::Deleted, &foreign), 0).await, Err(RepoError::NotFound)));
+    let deleted = event(TaskEventType::Deleted, &stored);
+    assert!(matches!(s.tasks.delete(&deleted, 3).await, Err(RepoError::Conflict)), "a stale revision deleted");
+    s.tasks.delete(&deleted, 0).await.expect("delete");
     assert_eq!(s.tasks.get(&u, stored.id).await.expect("get"), None);
-    assert_eq!(s.tasks.delete(&u, stored.id, stamp(TaskEventType::Deleted)).await.expect("delete"), None);
+    assert!(matches!(s.tasks.delete(&event(TaskEventType::Deleted, &stored), 0).await, Err(RepoError::NotFound)));
     assert_eq!(s.tasks.get(&u, kept.id).await.expect("get"), Some(kept));
     assert_eq!(s.outbox.pending().await.expect("pending"), 2, "one task.deleted on two topics, nothing else");
-
-    let bus = RecordingBus::new();
-    s.drain_all(&bus).await;
-    let expected: Event = st.event(&stored).into();
-    assert_eq!(bus.accepted(), vec![(Topic::TaskEvents, expected.clone()), (Topic::TaskUpdates, expected)]);
+    let expected: Event = deleted.clone().into();
+    assert_eq!(
+        drained_events(&s, deleted.event_id).await,
+        vec![(Topic::TaskEvents, expected.clone()), (Topic::TaskUpdates, expected)]
+    );
 }
 
 /// `get` finds a task only for its owner; an unknown id is `None`.
@@ -245,12 +240,8 @@ pub async fn list_filters_by_text_ignoring_case(s: Store) {
 pub async fn list_combines_filters(s: Store) {
     let u = user("combined");
     let due = now() + Duration::days(1);
-    let hit = Task {
-        priority_id: Some(priority(1)),
-        tags: vec!["t".into()],
-        due_date: Some(due),
-        ..task(&u, "needle")
-    };
+    let hit =
+        Task { priority_id: Some(priority(1)), tags: vec!["t".into()], due_date: Some(due), ..task(&u, "needle") };
     let hit = s.create(hit.clone()).await;
     s.create(Task { completed: true, ..hit.clone() }).await;
     s.create(Task { priority_id: Some(priority(2)), ..hit.clone() }).await;
@@ -288,7 +279,8 @@ pub async fn list_sorts_by_creation_with_ties_by_id(s: Store) {
 pub async fn list_sorts_by_due_date_missing_last(s: Store) {
     let u = user("bydue");
     let t0 = now();
-    let due = |days: Option<i64>, title: &str| Task { due_date: days.map(|d| t0 + Duration::days(d)), ..task(&u, title) };
+    let due =
+        |days: Option<i64>, title: &str| Task { due_date: days.map(|d| t0 + Duration::days(d)), ..task(&u, title) };
     let none_a = s.create(due(None, "none a")).await.id;
     let two = s.create(due(Some(2), "two")).await.id;
     let one_a = s.create(due(Some(1), "one a")).await.id;
@@ -371,21 +363,27 @@ pub async fn overdue_recurring_skips_series_whose_next_occurrence_exists(s: Stor
     assert_eq!(s.tasks.overdue_recurring(now, 1).await.expect("overdue"), vec![due_first]);
 }
 
+/// A `task.created` event of `t` with a fresh id from the store.
+async fn created(s: &Store, t: Task) -> TaskEvent {
+    let id = s.tasks.next_id().await.expect("next id");
+    event(TaskEventType::Created, &t.with_id(id))
+}
+
 /// `insert` with an inbox key already recorded is `Duplicate` and writes neither a task nor
 /// an event; the same event id under another consumer is a different key.
 pub async fn insert_with_a_seen_inbox_key_is_a_duplicate(s: Store) {
     let u = user("inbox");
     let key = InboxKey { consumer: "recurring-tasks", event_id: Uuid::new_v4() };
-    let first = s.tasks.insert(task(&u, "once"), stamp(TaskEventType::Created), Some(key)).await.expect("insert");
-    assert!(matches!(first, Inserted::Created(_)), "{first:?}");
+    let first = s.tasks.insert(&created(&s, task(&u, "once")).await, Some(key)).await.expect("insert");
+    assert_eq!(first, Inserted::Created);
     let pending = s.outbox.pending().await.expect("pending");
-    let again = s.tasks.insert(task(&u, "twice"), stamp(TaskEventType::Created), Some(key)).await.expect("insert");
+    let again = s.tasks.insert(&created(&s, task(&u, "twice")).await, Some(key)).await.expect("insert");
     assert_eq!(again, Inserted::Duplicate);
     assert_eq!(s.outbox.pending().await.expect("pending"), pending, "a duplicate wrote an event");
     assert_eq!(s.tasks.list(&u, &TaskQuery::default()).await.expect("list").total, 1);
     let other = InboxKey { consumer: "another-consumer", ..key };
-    let third = s.tasks.insert(task(&u, "other consumer"), stamp(TaskEventType::Created), Some(other)).await;
-    assert!(matches!(third, Ok(Inserted::Created(_))), "{third:?}");
+    let third = s.tasks.insert(&created(&s, task(&u, "other consumer")).await, Some(other)).await;
+    assert!(matches!(third, Ok(Inserted::Created)), "{third:?}");
 }
 
 /// `insert` of a task whose series already has its occurrence is `Duplicate` and writes
@@ -397,14 +395,14 @@ pub async fn insert_of_an_existing_occurrence_is_a_duplicate_and_writes_nothing(
     s.create(recurring(&u, "occurrence 1", due, series, 1)).await;
     let pending = s.outbox.pending().await.expect("pending");
     let key = InboxKey { consumer: "recurring-tasks", event_id: Uuid::new_v4() };
-    let dup = s.tasks.insert(recurring(&u, "again", due, series, 1), stamp(TaskEventType::Created), Some(key)).await;
+    let dup = s.tasks.insert(&created(&s, recurring(&u, "again", due, series, 1)).await, Some(key)).await;
     assert_eq!(dup.expect("insert"), Inserted::Duplicate);
-    let dup = s.tasks.insert(recurring(&u, "again", due, series, 1), stamp(TaskEventType::Created), None).await;
+    let dup = s.tasks.insert(&created(&s, recurring(&u, "again", due, series, 1)).await, None).await;
     assert_eq!(dup.expect("insert"), Inserted::Duplicate);
     assert_eq!(s.outbox.pending().await.expect("pending"), pending, "a duplicate wrote an event");
     assert_eq!(s.tasks.list(&u, &TaskQuery::default()).await.expect("list").total, 1);
-    let next = s.tasks.insert(recurring(&u, "occurrence 2", due, series, 2), stamp(TaskEventType::Created), Some(key)).await;
-    assert!(matches!(next, Ok(Inserted::Created(_))), "the duplicate recorded its inbox key: {next:?}");
+    let next = s.tasks.insert(&created(&s, recurring(&u, "occurrence 2", due, series, 2)).await, Some(key)).await;
+    assert!(matches!(next, Ok(Inserted::Created)), "the duplicate recorded its inbox key: {next:?}");
 }
 
 /// Concurrent inserts of one series occurrence (replicas racing) create exactly one task.
@@ -414,17 +412,29 @@ pub async fn concurrent_inserts_of_one_occurrence_create_one_task(s: Store) {
     let due = now() + Duration::days(1);
     let mut racers = tokio::task::JoinSet::new();
     for i in 0..5 {
-        let (tasks, t) = (s.tasks.clone(), recurring(&u, &format!("racer {i}"), due, series, 1));
+        let (tasks, e) = (s.tasks.clone(), created(&s, recurring(&u, &format!("racer {i}"), due, series, 1)).await);
         let key = InboxKey { consumer: "recurring-tasks", event_id: Uuid::new_v4() };
-        racers.spawn(async move { tasks.insert(t, stamp(TaskEventType::Created), Some(key)).await });
+        racers.spawn(async move { tasks.insert(&e, Some(key)).await });
     }
     let mut created = 0;
     while let Some(r) = racers.join_next().await {
-        if let Inserted::Created(_) = r.expect("join").expect("insert") {
+        if r.expect("join").expect("insert") == Inserted::Created {
             created += 1;
         }
     }
     assert_eq!(created, 1);
     assert_eq!(s.tasks.list(&u, &TaskQuery::default()).await.expect("list").total, 1);
     assert_eq!(s.outbox.pending().await.expect("pending"), 2);
+}
+
+/// Text search folds case as `fold_for_search` does, identically in every store: `İstanbul` is
+/// found by `istanbul`, `ÉTÉ` by `été`.
+pub async fn list_folds_text_as_the_domain_says(s: Store) {
+    let u = user("fold");
+    let city = s.create(task(&u, "Visit İstanbul")).await;
+    let summer = s.create(Task { description: Some("ÉTÉ plans".into()), ..task(&u, "holiday") }).await;
+    let q = |text: &str| TaskQuery { text: Some(text.into()), ..TaskQuery::default() };
+    assert_eq!(listed(&s, &u, q("istanbul")).await, vec![city.id]);
+    assert_eq!(listed(&s, &u, q("İSTANBUL")).await, vec![city.id]);
+    assert_eq!(listed(&s, &u, q("été")).await, vec![summer.id]);
 }

@@ -2,10 +2,13 @@
 //! and the local stack (Kafka, Redis, the Dapr Scheduler), plus what only Dapr has: the cron
 //! binding and service invocation between two apps.
 //!
+//! The apps here serve the Dapr routes exactly as production does: [`DaprApp::router`] on the one
+//! HTTP server (`todo_http_server::serve`).
+//!
 //! Skipped (loudly) when the stack is not up; `TODO_REQUIRE_STACK=1` turns the skip into a
 //! failure. See `contract-tests/src/dapr_harness.rs` for how sidecars are isolated.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -19,8 +22,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use todo_adapter_dapr::{
-    DaprApp, DaprConfig, DaprEventBus, DaprInvoker, DaprScheduler, DaprStateStore, FailurePolicy,
-    SidecarClient,
+    DaprApp, DaprConfig, DaprEventBus, DaprInvoker, DaprScheduler, DaprStateStore, FailurePolicy, SidecarClient,
 };
 use todo_contract_tests::dapr_harness::{DaprRun, Resources, Sidecar, SidecarSpec, dapr_run};
 use todo_contract_tests::event_bus::BusHarness;
@@ -29,13 +31,13 @@ use todo_contract_tests::state_store::StateHarness;
 use todo_contract_tests::support::eventually;
 use todo_ports::model::{Event, Topic};
 use todo_ports::{
-    EventBus, EventHandler, HandlerError, JobHandler, Scheduler, ServiceError, StateStore, Subscription,
-    SweepReport, SweepService,
+    EventBus, EventHandler, HandlerError, JobHandler, Scheduler, ServiceError, StateStore, Subscription, SweepReport,
+    SweepService,
 };
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-/// An app server on 127.0.0.1 serving a [`DaprApp`], stopped when dropped.
+/// An app server on 127.0.0.1 serving a [`DaprApp`] as production does, stopped when dropped.
 struct AppServer {
     port: u16,
     _stop: oneshot::Sender<()>,
@@ -46,11 +48,20 @@ impl AppServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind app port");
         let port = listener.local_addr().expect("addr").port();
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(todo_adapter_dapr::serve(listener, Arc::new(app), async move {
-            let _ = stopped.await;
-        }));
+        tokio::spawn(todo_http_server::serve(
+            listener,
+            app.router(),
+            todo_http_server::ServerConfig::default(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
         Self { port, _stop: stop }
     }
+}
+
+fn token(t: &str) -> Option<secrecy::SecretString> {
+    Some(secrecy::SecretString::from(t.to_owned()))
 }
 
 fn client(run: &DaprRun, http_port: u16, token: Option<&str>) -> SidecarClient {
@@ -124,7 +135,9 @@ impl BusHarness for DaprBus {
         }
         // With an app token, so that every delivery proves daprd presents it.
         let app_token = format!("app-{}", uuid::Uuid::new_v4().simple());
-        let app = DaprApp::new(self.subscriptions.clone(), None, Some(app_token.clone()), "kafka-pubsub")
+        let app = DaprApp::new("kafka-pubsub")
+            .with_subscriptions(self.subscriptions.clone())
+            .with_app_token(token(&app_token))
             .with_topic_prefix(self.run.topic_prefix())
             .with_dead_letter_subscriptions(dlq_subs);
         let server = AppServer::start(app).await;
@@ -216,7 +229,8 @@ impl SchedulerHarness for DaprJobs {
 
     async fn start(&mut self, handler: Arc<dyn JobHandler>) {
         let app_token = format!("app-{}", uuid::Uuid::new_v4().simple());
-        let server = AppServer::start(DaprApp::new(vec![], Some(handler), Some(app_token.clone()), "kafka-pubsub")).await;
+        let server =
+            AppServer::start(DaprApp::new("kafka-pubsub").with_jobs(handler).with_app_token(token(&app_token))).await;
         let mut spec = self.spec.clone();
         spec.app_port = Some(server.port);
         spec.app_api_token = Some(app_token);
@@ -253,14 +267,15 @@ async fn the_cron_binding_fires_its_route() {
     let Some(run) = dapr_run("dapr cron binding") else { return };
     let sweep = Arc::new(CountingSweep::default());
     let app_token = format!("app-{}", uuid::Uuid::new_v4().simple());
-    let app = DaprApp::new(vec![], None, Some(app_token.clone()), "kafka-pubsub").with_cron("reminder-cron", sweep.clone());
+    let app = DaprApp::new("kafka-pubsub").with_app_token(token(&app_token)).with_cron("reminder-cron", sweep.clone());
     let server = AppServer::start(app).await;
     let mut spec = SidecarSpec::new(run.app_id("cron"));
     spec.app_port = Some(server.port);
     spec.resources = Resources::WithCron;
     spec.app_api_token = Some(app_token);
     let sidecar = Sidecar::start(run, spec).await;
-    let ticks = eventually(Duration::from_secs(10), || async { (*sweep.0.lock().expect("lock") >= 2).then_some(()) }).await;
+    let ticks =
+        eventually(Duration::from_secs(10), || async { (*sweep.0.lock().expect("lock") >= 2).then_some(()) }).await;
     assert!(ticks.is_some(), "cron ticks: {}; daprd log:\n{}", *sweep.0.lock().expect("lock"), sidecar.log_tail(30));
 }
 
@@ -305,7 +320,8 @@ async fn an_invocation_reaches_a_second_app_with_the_headers() {
                         Ok::<_, Infallible>(r)
                     }
                 });
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                let _ =
+                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
             });
         }
     });

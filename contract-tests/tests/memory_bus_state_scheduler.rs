@@ -1,6 +1,6 @@
 //! The bus, state and scheduler suites against the in-memory adapters.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test or benchmark: a failed expectation is its failure
 
 use std::sync::Arc;
 use std::time::Duration;

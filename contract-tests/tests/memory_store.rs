@@ -1,5 +1,7 @@
 //! The store suites (task repository, ledgers, outbox) against the in-memory store.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test or benchmark: a failed expectation is its failure
+
 use todo_adapter_memory::InMemoryStore;
 use todo_contract_tests::store::Store;
 

@@ -3,8 +3,10 @@
 //! dropped after it, so cases run in parallel and leave nothing behind. Skipped, loudly,
 //! without the stack (failing instead under `TODO_REQUIRE_STACK=1`).
 
-use todo_adapter_postgres::testing::TempDatabase;
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test or benchmark: a failed expectation is its failure
+
 use todo_adapter_postgres::PgStore;
+use todo_adapter_postgres::testing::TempDatabase;
 use todo_contract_tests::stack::stack;
 use todo_contract_tests::store::Store;
 

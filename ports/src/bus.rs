@@ -42,17 +42,26 @@ pub trait EventBus: Send + Sync {
     /// this event.
     async fn publish(&self, topic: Topic, event: &Event) -> Result<(), BusError>;
 
-    /// Publishes several events to `topic`, in order per user. The default publishes them one
-    /// by one; adapters with a bulk API override it.
+    /// Publishes several events to `topic`, each user's in the order given. The default
+    /// publishes them one by one and, after a user's event fails, does not try that user's later
+    /// events (they are reported failed); adapters with a bulk API override it, and a bulk API
+    /// may have accepted some of a user's events after one that failed.
     ///
     /// # Errors
-    /// A [`BatchPublishError`] listing exactly the events not accepted.
+    /// A [`BatchPublishError`] listing every event that was not accepted (and may list some that
+    /// were: the caller publishes them again, at least once).
     async fn publish_batch(&self, topic: Topic, events: &[Event]) -> Result<(), BatchPublishError> {
         let mut failed = Vec::new();
+        let mut stalled: Vec<&todo_model::UserId> = Vec::new();
         let mut first = None;
         for event in events {
+            if stalled.contains(&event.user_id()) {
+                failed.push(event.id());
+                continue;
+            }
             if let Err(e) = self.publish(topic, event).await {
                 failed.push(event.id());
+                stalled.push(event.user_id());
                 first.get_or_insert(e);
             }
         }

@@ -2,7 +2,6 @@
 //! Both record each event once, keyed by its id.
 
 use async_trait::async_trait;
-use serde_json::Value;
 use time::OffsetDateTime;
 use todo_model::{ReminderEvent, TaskEvent, UserId};
 
@@ -29,24 +28,18 @@ pub struct Notification {
     pub delivered_at: OffsetDateTime,
 }
 
-impl Notification {
-    /// The notification as JSON: `{"event": <reminder.due>, "delivered_at": ...}`.
-    pub fn to_json(&self) -> Value {
-        let delivered_at = self
-            .delivered_at
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
-        serde_json::json!({ "event": self.event, "delivered_at": delivered_at })
-    }
-}
-
 /// Users' notification feeds.
 #[cfg_attr(feature = "testing", mockall::automock)]
 #[async_trait]
 pub trait NotificationFeed: Send + Sync {
     /// Records the delivery of `due` and writes `sent` (its `reminder.sent` event) to the
     /// outbox, atomically, unless `due` was recorded before; returns whether it was recorded.
-    async fn record(&self, due: &ReminderEvent, sent: &ReminderEvent, delivered_at: OffsetDateTime) -> Result<bool, RepoError>;
+    async fn record(
+        &self,
+        due: &ReminderEvent,
+        sent: &ReminderEvent,
+        delivered_at: OffsetDateTime,
+    ) -> Result<bool, RepoError>;
 
     /// A user's notifications, newest first.
     async fn list(&self, user_id: &UserId, limit: u32) -> Result<Vec<Notification>, RepoError>;

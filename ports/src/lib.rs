@@ -22,10 +22,10 @@ pub use error::BoxError;
 pub use ledger::{AuditLog, Notification, NotificationFeed};
 pub use outbox::{DrainReport, Outbox, OutboxWait};
 pub use repository::{
-    EventStamp, Inserted, InboxKey, RepoError, SortKey, SortOrder, TaskPage, TaskQuery, TaskRepository,
-    DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
+    DEFAULT_PAGE_SIZE, InboxKey, Inserted, MAX_PAGE_SIZE, RepoError, SortKey, SortOrder, TaskPage, TaskQuery,
+    TaskRepository,
 };
-pub use scheduler::{JobHandler, ReminderJob, Scheduler, SchedulerError};
+pub use scheduler::{JobHandler, PlannedJobs, ReminderJob, Scheduler, SchedulerError, job_for};
 pub use service::{
     ActivityService, ConversationService, MessageInput, ServiceError, SweepReport, SweepService, TaskService,
 };
@@ -38,7 +38,7 @@ pub use {
     ledger::{MockAuditLog, MockNotificationFeed},
     outbox::MockOutbox,
     repository::MockTaskRepository,
-    scheduler::{MockJobHandler, MockScheduler},
+    scheduler::{MockJobHandler, MockPlannedJobs, MockScheduler},
     service::{MockActivityService, MockConversationService, MockSweepService, MockTaskService},
     state::MockStateStore,
 };

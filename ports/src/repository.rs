@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
-use todo_model::{Priority, ReminderEvent, Task, TaskEvent, TaskEventType, TaskId, UserId};
+use todo_model::{Priority, ReminderEvent, Task, TaskEvent, TaskId, UserId};
 use uuid::Uuid;
 
 use crate::BoxError;
@@ -12,37 +12,6 @@ use crate::BoxError;
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
 /// Largest page size.
 pub const MAX_PAGE_SIZE: u32 = 200;
-
-/// The event a write must record about the task it stores. The repository builds the
-/// [`TaskEvent`] from the task *as stored* (`stamp.event(task)`) and writes it to the outbox
-/// for each of the event type's topics, atomically with the task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EventStamp {
-    /// The event's id.
-    pub event_id: Uuid,
-    /// What happened.
-    pub event_type: TaskEventType,
-    /// When.
-    pub timestamp: OffsetDateTime,
-}
-
-impl EventStamp {
-    /// A stamp with a fresh event id.
-    pub fn new(event_type: TaskEventType, timestamp: OffsetDateTime) -> Self {
-        Self { event_id: Uuid::new_v4(), event_type, timestamp }
-    }
-
-    /// The event about `task`.
-    pub fn event(&self, task: &Task) -> TaskEvent {
-        TaskEvent {
-            event_id: self.event_id,
-            event_type: self.event_type,
-            timestamp: self.timestamp,
-            version: todo_model::EVENT_VERSION.into(),
-            data: task.clone(),
-        }
-    }
-}
 
 /// Marks an event as processed by one consumer (the consumer's inbox).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -54,10 +23,10 @@ pub struct InboxKey {
 }
 
 /// Outcome of [`TaskRepository::insert`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Inserted {
-    /// The task was stored; here it is with its id.
-    Created(Task),
+    /// The task and its event were stored.
+    Created,
     /// Nothing was written: the inbox key was already recorded, or the series already has a
     /// task with this occurrence number.
     Duplicate,
@@ -99,7 +68,8 @@ pub struct TaskQuery {
     pub due_before: Option<OffsetDateTime>,
     /// Only tasks due strictly after this instant.
     pub due_after: Option<OffsetDateTime>,
-    /// Only tasks whose title or description contains this text, ignoring case.
+    /// Only tasks whose title or description contains this text, compared after folding both
+    /// with [`todo_model::fold_for_search`] (case and loose combining marks ignored).
     pub text: Option<String>,
     /// Sort field.
     pub sort: SortKey,
@@ -154,38 +124,45 @@ pub enum RepoError {
     Internal(#[source] BoxError),
 }
 
-/// Stores tasks. Every write that changes a task also writes the event about it to the
-/// outbox in the same atomic step, so a task change and its events are never separated.
+/// Stores tasks. Every write is the event about it: the repository stores the event's task
+/// (`event.data`) and, in the same atomic step, writes the event to the outbox once for each of
+/// its type's topics ([`todo_model::TaskEventType::topics`]), so a task change and its events
+/// are never separated. The event is built whole by the caller; the repository adds nothing.
 #[cfg_attr(feature = "testing", mockall::automock)]
 #[async_trait]
 pub trait TaskRepository: Send + Sync {
-    /// Stores a new task (its `id` and `revision` are ignored; the repository assigns an id and
-    /// revision 0) with the event `stamp` describes; when `inbox` is given, records it too.
+    /// A fresh task id, never handed out before (ids are positive; gaps are allowed).
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] when the store is down.
+    async fn next_id(&self) -> Result<TaskId, RepoError>;
+
+    /// Stores the new task `event.data` (with an id from [`TaskRepository::next_id`] and
+    /// revision 0) and writes `event`; when `inbox` is given, records it too.
     ///
     /// # Errors
     /// Never fails for a duplicate: returns [`Inserted::Duplicate`] and writes nothing when the
     /// inbox key was already recorded or another task has the same series id and occurrence.
     /// [`RepoError::Unavailable`] when the store is down.
-    async fn insert(&self, task: Task, stamp: EventStamp, inbox: Option<InboxKey>) -> Result<Inserted, RepoError>;
+    async fn insert(&self, event: &TaskEvent, inbox: Option<InboxKey>) -> Result<Inserted, RepoError>;
 
-    /// Replaces a stored task with `task` (same id and user) if its stored revision is still
-    /// `expected_revision`, and records the event of `stamp` when given. The stored task gets
-    /// revision `expected_revision + 1` whatever `task.revision` says. Returns the task as
-    /// stored.
+    /// Replaces the stored task with `event.data` (same id and user) if its stored revision is
+    /// still `expected_revision`, and writes `event`. The stored task is `event.data` as given
+    /// (the caller has bumped its revision and kept its `created_at`).
     ///
     /// # Errors
-    /// [`RepoError::Conflict`] when the stored revision differs, [`RepoError::NotFound`] when the
-    /// task does not exist for that user.
-    async fn update(
-        &self,
-        task: Task,
-        expected_revision: u32,
-        stamp: Option<EventStamp>,
-    ) -> Result<Task, RepoError>;
+    /// [`RepoError::Conflict`] when the stored revision differs or the task would take an
+    /// occurrence its series already has, [`RepoError::NotFound`] when the task does not exist
+    /// for that user.
+    async fn update(&self, event: &TaskEvent, expected_revision: u32) -> Result<(), RepoError>;
 
-    /// Deletes a user's task and records the event of `stamp` (carrying the deleted task).
-    /// Returns the task as it was, or `None` when there was no such task.
-    async fn delete(&self, user_id: &UserId, id: TaskId, stamp: EventStamp) -> Result<Option<Task>, RepoError>;
+    /// Deletes the task `event.data` (a `task.deleted` event carrying its last state) if its
+    /// stored revision is still `expected_revision`, and writes `event`.
+    ///
+    /// # Errors
+    /// [`RepoError::Conflict`] when the stored revision differs, [`RepoError::NotFound`] when
+    /// the task does not exist for that user.
+    async fn delete(&self, event: &TaskEvent, expected_revision: u32) -> Result<(), RepoError>;
 
     /// A user's task; `None` for an unknown id or another user's task.
     async fn get(&self, user_id: &UserId, id: TaskId) -> Result<Option<Task>, RepoError>;

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 use todo_model::{TaskId, UserId};
 
-use crate::BoxError;
+use crate::{BoxError, RepoError};
 
 /// A one-shot job firing the reminder of one task. A task has at most one: scheduling again
 /// replaces it.
@@ -53,6 +53,29 @@ pub trait Scheduler: Send + Sync {
 
     /// Cancels the job of `task_id`; cancelling a job that does not exist succeeds.
     async fn cancel(&self, task_id: TaskId) -> Result<(), SchedulerError>;
+}
+
+/// What a task's reminder job should be: at its reminder time while it is open and has a due
+/// date (and a reminder time within the calendar), none otherwise.
+pub fn job_for(task: &todo_model::Task) -> Option<ReminderJob> {
+    match (task.completed, task.due_date, task.reminder_time()) {
+        (false, Some(due_date), Some(fire_at)) => {
+            Some(ReminderJob { task_id: task.id, user_id: task.user_id.clone(), due_date, fire_at })
+        }
+        _ => None,
+    }
+}
+
+/// The reminder jobs known to be scheduled, so that the Scheduler is called only when a task's
+/// job must change: never for a task without a due date, never twice for the same job.
+#[cfg_attr(feature = "testing", mockall::automock)]
+#[async_trait]
+pub trait PlannedJobs: Send + Sync {
+    /// The job last recorded as scheduled for `task_id`.
+    async fn planned(&self, task_id: TaskId) -> Result<Option<ReminderJob>, RepoError>;
+
+    /// Records `job` as the task's scheduled job, or (with `None`) that it has none.
+    async fn set_planned(&self, task_id: TaskId, job: Option<ReminderJob>) -> Result<(), RepoError>;
 }
 
 /// Runs a job when it fires. A job may fire more than once (at-least-once schedulers), so

@@ -3,8 +3,9 @@
 //! The adapter never reads the process environment: the app passes
 //! `|key| std::env::var(key).ok()`, tests pass a map.
 
-use std::fmt;
 use std::time::Duration;
+
+use secrecy::SecretString;
 
 /// `http://host:port` of the sidecar's HTTP API. Wins over [`ENV_HTTP_PORT`].
 pub const ENV_HTTP_ENDPOINT: &str = "DAPR_HTTP_ENDPOINT";
@@ -12,8 +13,6 @@ pub const ENV_HTTP_ENDPOINT: &str = "DAPR_HTTP_ENDPOINT";
 pub const ENV_HTTP_PORT: &str = "DAPR_HTTP_PORT";
 /// Token the sidecar requires in the `dapr-api-token` header of every API call.
 pub const ENV_API_TOKEN: &str = "DAPR_API_TOKEN";
-/// Token the sidecar sends to the app in `dapr-api-token` on every call it makes to the app.
-pub const ENV_APP_API_TOKEN: &str = "APP_API_TOKEN";
 
 /// Sidecar address when neither variable is set.
 pub const DEFAULT_HTTP_ENDPOINT: &str = "http://127.0.0.1:3500";
@@ -23,28 +22,6 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_PUBSUB: &str = "kafka-pubsub";
 /// The state store component of the project.
 pub const DEFAULT_STATE_STORE: &str = "statestore";
-
-/// A secret string whose `Debug` does not show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps `value`.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret itself.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
 
 /// Why a configuration could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -64,8 +41,8 @@ pub enum ConfigError {
 pub struct DaprConfig {
     /// Base URL of the sidecar's HTTP API, without a trailing slash (`http://127.0.0.1:3500`).
     pub http_endpoint: String,
-    /// Sent as `dapr-api-token` when set.
-    pub api_token: Option<Secret>,
+    /// Sent as `dapr-api-token` when set; never shown by `Debug`.
+    pub api_token: Option<SecretString>,
     /// Deadline of one call to the sidecar (connect + answer).
     pub timeout: Duration,
     /// Pub/sub component name.
@@ -115,18 +92,15 @@ impl DaprConfig {
             (None, Some(port)) => match port.parse::<u16>() {
                 Ok(p) if p > 0 => format!("http://127.0.0.1:{p}"),
                 _ => {
-                    return Err(ConfigError::Invalid { key: ENV_HTTP_PORT, message: format!("{port:?} is not a port") });
+                    return Err(ConfigError::Invalid {
+                        key: ENV_HTTP_PORT,
+                        message: format!("{port:?} is not a port"),
+                    });
                 }
             },
             (None, None) => DEFAULT_HTTP_ENDPOINT.into(),
         };
-        Ok(Self { http_endpoint, api_token: get(ENV_API_TOKEN).map(Secret), ..Self::default() })
-    }
-
-    /// The app token (`APP_API_TOKEN`) from `lookup`, for [`crate::DaprApp::new`]; `None` when
-    /// unset or empty.
-    pub fn app_api_token_from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Option<String> {
-        lookup(ENV_APP_API_TOKEN).filter(|v| !v.trim().is_empty())
+        Ok(Self { http_endpoint, api_token: get(ENV_API_TOKEN).map(SecretString::from), ..Self::default() })
     }
 
     /// The same configuration with another per-call deadline.
@@ -184,7 +158,7 @@ mod tests {
     #[test]
     fn the_token_is_kept_but_not_shown() {
         let c = config(&[("DAPR_API_TOKEN", "s3cret")]).unwrap();
-        assert_eq!(c.api_token.as_ref().map(Secret::expose), Some("s3cret"));
+        assert_eq!(c.api_token.as_ref().map(secrecy::ExposeSecret::expose_secret), Some("s3cret"));
         assert!(!format!("{c:?}").contains("s3cret"));
         assert!(config(&[("DAPR_API_TOKEN", "")]).unwrap().api_token.is_none());
     }

@@ -1,26 +1,19 @@
 #![doc = include_str!("../README.md")]
 
 mod app;
-mod bus;
-mod client;
 mod config;
-mod invoke;
-mod scheduler;
-mod state;
+mod sidecar;
 
-pub use app::{CRON_PREFIX, DaprApp, EVENTS_PREFIX, Envelope, JOB_PREFIX, decode_cloud_event, serve};
-pub use bus::DaprEventBus;
-pub use client::{
-    Answer, DAPR_API_TOKEN_HEADER, ErrorKind, SidecarClient, SidecarError, TRACEPARENT, TRACESTATE, classify,
-    current_traceparent, with_traceparent,
-};
+pub use app::{CloudEvent, DaprApp, Delivery, EVENTS_PREFIX};
 pub use config::{
     ConfigError, DEFAULT_HTTP_ENDPOINT, DEFAULT_PUBSUB, DEFAULT_STATE_STORE, DEFAULT_TIMEOUT, DaprConfig,
-    ENV_API_TOKEN, ENV_APP_API_TOKEN, ENV_HTTP_ENDPOINT, ENV_HTTP_PORT, Secret,
+    ENV_API_TOKEN, ENV_HTTP_ENDPOINT, ENV_HTTP_PORT,
 };
-pub use invoke::{DaprInvoker, FORWARDED_HEADERS, InvokeResponse, X_REQUEST_ID};
-pub use scheduler::{DaprScheduler, FailurePolicy, JobData};
-pub use state::DaprStateStore;
+pub use sidecar::{
+    Answer, DAPR_API_TOKEN_HEADER, DaprEventBus, DaprInvoker, DaprScheduler, DaprStateStore, ErrorKind,
+    FORWARDED_HEADERS, FailurePolicy, InvokeResponse, JobData, SidecarClient, SidecarError, TRACEPARENT, TRACESTATE,
+    X_REQUEST_ID, current_traceparent, with_traceparent,
+};
 
 /// Everything of this crate built over one sidecar client.
 #[derive(Debug, Clone)]

@@ -2,7 +2,7 @@
 //! sidecar: how each answer maps to the ports' error kinds, deadlines, headers. What the real
 //! sidecar does is proven by the contract suites (`contract-tests/tests/dapr.rs`).
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test or benchmark: a failed expectation is its failure
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -57,7 +57,8 @@ impl FakeSidecar {
                         async move {
                             let (parts, body) = req.into_parts();
                             let body = body.collect().await.unwrap().to_bytes();
-                            let s = Seen { method: parts.method, uri: parts.uri.to_string(), headers: parts.headers, body };
+                            let s =
+                                Seen { method: parts.method, uri: parts.uri.to_string(), headers: parts.headers, body };
                             let (status, headers, body, delay) = reply(&s);
                             seen.lock().unwrap().push(s);
                             tokio::time::sleep(delay).await;
@@ -69,7 +70,9 @@ impl FakeSidecar {
                             Ok::<_, Infallible>(r)
                         }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
                 });
             }
         });
@@ -86,7 +89,8 @@ impl FakeSidecar {
         if let Some(t) = token {
             vars.insert("DAPR_API_TOKEN", t.to_owned());
         }
-        let config = DaprConfig::from_lookup(|k| vars.get(k).cloned()).unwrap().with_timeout(Duration::from_millis(300));
+        let config =
+            DaprConfig::from_lookup(|k| vars.get(k).cloned()).unwrap().with_timeout(Duration::from_millis(300));
         Dapr::new(config)
     }
 
@@ -97,7 +101,9 @@ impl FakeSidecar {
 
 fn event(user: &str) -> Event {
     let t = datetime!(2026-01-01 10:00 UTC);
-    let mut task = Task::create(UserId::parse(user).unwrap(), TaskPatch { title: Some("t".into()), ..TaskPatch::default() }, t).unwrap();
+    let mut task =
+        Task::create(UserId::parse(user).unwrap(), TaskPatch { title: Some("t".into()), ..TaskPatch::default() }, t)
+            .unwrap();
     task.id = TaskId(1);
     TaskEvent::new(TaskEventType::Created, task, t).into()
 }
@@ -134,21 +140,24 @@ async fn the_trace_context_of_the_task_goes_with_each_call() {
     let sidecar = FakeSidecar::start(FakeSidecar::answering(204, "")).await;
     let tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
     let bus = sidecar.dapr(None).bus;
-    todo_adapter_dapr::with_traceparent(Some(tp.into()), bus.publish(Topic::TaskEvents, &event("u")))
-        .await
-        .unwrap();
+    todo_adapter_dapr::with_traceparent(Some(tp.into()), bus.publish(Topic::TaskEvents, &event("u"))).await.unwrap();
     assert_eq!(sidecar.seen()[0].headers["traceparent"], tp);
     assert!(!sidecar.seen()[0].headers.contains_key("dapr-api-token"));
 }
 
 #[tokio::test]
 async fn publish_maps_5xx_to_unavailable_and_4xx_to_rejected() {
-    let sidecar = FakeSidecar::start(FakeSidecar::answering(500, r#"{"errorCode":"ERR_PUBSUB_PUBLISH_MESSAGE","message":"kafka down"}"#)).await;
+    let sidecar = FakeSidecar::start(FakeSidecar::answering(
+        500,
+        r#"{"errorCode":"ERR_PUBSUB_PUBLISH_MESSAGE","message":"kafka down"}"#,
+    ))
+    .await;
     let err = sidecar.dapr(None).bus.publish(Topic::TaskEvents, &event("u")).await.unwrap_err();
     assert!(matches!(err, BusError::Unavailable(_)), "{err:?}");
     assert!(err.to_string().contains("kafka down"), "{err}");
 
-    let sidecar = FakeSidecar::start(FakeSidecar::answering(403, r#"{"errorCode":"ERR_PUBSUB_FORBIDDEN","message":"no"}"#)).await;
+    let sidecar =
+        FakeSidecar::start(FakeSidecar::answering(403, r#"{"errorCode":"ERR_PUBSUB_FORBIDDEN","message":"no"}"#)).await;
     let err = sidecar.dapr(None).bus.publish(Topic::TaskEvents, &event("u")).await.unwrap_err();
     assert!(matches!(err, BusError::Rejected(_)), "{err:?}");
 }
@@ -174,7 +183,8 @@ async fn a_refused_connection_is_unavailable() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
-    let dapr = Dapr::new(DaprConfig { http_endpoint: endpoint, timeout: Duration::from_millis(300), ..DaprConfig::default() });
+    let dapr =
+        Dapr::new(DaprConfig { http_endpoint: endpoint, timeout: Duration::from_millis(300), ..DaprConfig::default() });
     let err = dapr.bus.publish(Topic::TaskEvents, &event("u")).await.unwrap_err();
     assert!(matches!(err, BusError::Unavailable(_)), "{err:?}");
     let err = dapr.state.get(&conversation().key()).await.unwrap_err();
@@ -192,7 +202,7 @@ async fn a_bulk_publish_names_exactly_the_failed_entries() {
     let err = sidecar.dapr(None).bus.publish_batch(Topic::TaskEvents, &events).await.unwrap_err();
     assert_eq!(err.failed, vec![events[1].id()]);
     let seen = sidecar.seen();
-    assert_eq!(seen[0].uri, "/v1.0-alpha1/publish/bulk/kafka-pubsub/task-events");
+    assert_eq!(seen[0].uri, "/v1.0/publish/bulk/kafka-pubsub/task-events");
     let body: serde_json::Value = serde_json::from_slice(&seen[0].body).unwrap();
     assert_eq!(body[2]["entryId"], "2");
     assert_eq!(body[2]["metadata"]["partitionKey"], "c");
@@ -209,14 +219,20 @@ async fn state_answers_map_to_conflict_unavailable_and_internal() {
     let c = conversation();
     type Case = (u16, &'static str, fn(&StateError) -> bool);
     let cases: [Case; 5] = [
-        (409, r#"{"errorCode":"ERR_STATE_SAVE","message":"possible etag mismatch"}"#, |e| matches!(e, StateError::Conflict)),
-        (400, r#"{"errorCode":"ERR_STATE_SAVE","message":"invalid etag value: strconv.Atoi"}"#, |e| matches!(e, StateError::Conflict)),
+        (409, r#"{"errorCode":"ERR_STATE_SAVE","message":"possible etag mismatch"}"#, |e| {
+            matches!(e, StateError::Conflict)
+        }),
+        (400, r#"{"errorCode":"ERR_STATE_SAVE","message":"invalid etag value: strconv.Atoi"}"#, |e| {
+            matches!(e, StateError::Conflict)
+        }),
         (
             500,
             r#"{"errorCode":"ERR_STATE_SAVE","message":"failed saving state in state store statestore: failed to set key a||k: ERR user_script:14: failed to set key a||k script: d9, on @user_script:14."}"#,
             |e| matches!(e, StateError::Conflict),
         ),
-        (500, r#"{"errorCode":"ERR_STATE_SAVE","message":"dial tcp: connection refused"}"#, |e| matches!(e, StateError::Unavailable(_))),
+        (500, r#"{"errorCode":"ERR_STATE_SAVE","message":"dial tcp: connection refused"}"#, |e| {
+            matches!(e, StateError::Unavailable(_))
+        }),
         (400, r#"{"errorCode":"ERR_MALFORMED_REQUEST","message":"bad key"}"#, |e| matches!(e, StateError::Internal(_))),
     ];
     for (status, body, expected) in cases {
@@ -236,7 +252,10 @@ async fn a_save_sends_ttl_first_write_and_the_etag() {
     let sidecar = FakeSidecar::start(FakeSidecar::answering(204, "")).await;
     let c = conversation();
     let dapr = sidecar.dapr(None);
-    dapr.state.save(&c, &Precondition::Matches(todo_ports::ETag("3".into())), Duration::from_millis(1500)).await.unwrap();
+    dapr.state
+        .save(&c, &Precondition::Matches(todo_ports::ETag("3".into())), Duration::from_millis(1500))
+        .await
+        .unwrap();
     dapr.state.save(&c, &Precondition::Absent, Duration::from_secs(60)).await.unwrap();
     let seen = sidecar.seen();
     assert_eq!(seen[0].uri, "/v1.0/state/statestore");
@@ -267,16 +286,26 @@ async fn a_get_reads_204_as_missing_and_the_etag_header_as_the_version() {
     let got = dapr.state.get(&c.key()).await.unwrap().unwrap();
     assert_eq!(got.value, c);
     assert_eq!(got.etag.0, "7");
-    let missing = ConversationKey { user_id: UserId::parse("missing").unwrap(), session_id: SessionId::parse("s").unwrap() };
+    let missing =
+        ConversationKey { user_id: UserId::parse("missing").unwrap(), session_id: SessionId::parse("s").unwrap() };
     assert!(dapr.state.get(&missing).await.unwrap().is_none());
     assert_eq!(sidecar.seen()[0].uri, "/v1.0/state/statestore/conversation:u1:s1?consistency=strong");
 }
 
 #[tokio::test]
 async fn a_delete_sends_if_match() {
-    let sidecar = FakeSidecar::start(FakeSidecar::answering(409, r#"{"errorCode":"ERR_STATE_DELETE","message":"possible etag mismatch"}"#)).await;
+    let sidecar = FakeSidecar::start(FakeSidecar::answering(
+        409,
+        r#"{"errorCode":"ERR_STATE_DELETE","message":"possible etag mismatch"}"#,
+    ))
+    .await;
     let c = conversation();
-    let err = sidecar.dapr(None).state.delete(&c.key(), &Precondition::Matches(todo_ports::ETag("4".into()))).await.unwrap_err();
+    let err = sidecar
+        .dapr(None)
+        .state
+        .delete(&c.key(), &Precondition::Matches(todo_ports::ETag("4".into())))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StateError::Conflict));
     assert_eq!(sidecar.seen()[0].method, Method::DELETE);
     assert_eq!(sidecar.seen()[0].headers["if-match"], "4");
@@ -286,7 +315,12 @@ async fn a_delete_sends_if_match() {
 async fn a_job_is_one_shot_overwriting_with_a_failure_policy_and_cancel_tolerates_missing() {
     let sidecar = FakeSidecar::start(Arc::new(|s: &Seen| {
         if s.method == Method::DELETE {
-            (500, vec![], r#"{"errorCode":"DAPR_SCHEDULER_DELETE_JOB","message":"job not found"}"#.into(), Duration::ZERO)
+            (
+                500,
+                vec![],
+                r#"{"errorCode":"DAPR_SCHEDULER_DELETE_JOB","message":"job not found"}"#.into(),
+                Duration::ZERO,
+            )
         } else {
             (204, vec![], String::new(), Duration::ZERO)
         }
@@ -310,7 +344,11 @@ async fn a_job_is_one_shot_overwriting_with_a_failure_policy_and_cancel_tolerate
     assert!(body["failurePolicy"]["constant"]["maxRetries"].as_u64().unwrap() > 0);
     assert_eq!(seen[1].uri, "/v1.0-alpha1/jobs/reminder-9");
 
-    let sidecar = FakeSidecar::start(FakeSidecar::answering(500, r#"{"errorCode":"DAPR_SCHEDULER_SCHEDULE_JOB","message":"scheduler down"}"#)).await;
+    let sidecar = FakeSidecar::start(FakeSidecar::answering(
+        500,
+        r#"{"errorCode":"DAPR_SCHEDULER_SCHEDULE_JOB","message":"scheduler down"}"#,
+    ))
+    .await;
     let err = sidecar.dapr(None).scheduler.schedule(&job).await.unwrap_err();
     assert!(matches!(err, SchedulerError::Unavailable(_)), "{err:?}");
 }
@@ -323,7 +361,11 @@ async fn waiting_for_the_sidecar_polls_until_outbound_health_answers() {
         assert_eq!(s.uri, "/v1.0/healthz/outbound");
         let mut n = calls2.lock().unwrap();
         *n += 1;
-        if *n < 3 { (500, vec![], r#"{"errorCode":"ERR_OUTBOUND_HEALTH_NOT_READY"}"#.into(), Duration::ZERO) } else { (204, vec![], String::new(), Duration::ZERO) }
+        if *n < 3 {
+            (500, vec![], r#"{"errorCode":"ERR_OUTBOUND_HEALTH_NOT_READY"}"#.into(), Duration::ZERO)
+        } else {
+            (204, vec![], String::new(), Duration::ZERO)
+        }
     }))
     .await;
     let client: SidecarClient = sidecar.dapr(None).client;
@@ -337,7 +379,10 @@ async fn waiting_for_the_sidecar_polls_until_outbound_health_answers() {
 
 #[tokio::test]
 async fn an_invocation_forwards_only_the_chosen_headers_and_returns_the_answer() {
-    let sidecar = FakeSidecar::start(Arc::new(|_| (201, vec![("x-answer", "yes".to_owned())], "{\"ok\":1}".to_owned(), Duration::ZERO))).await;
+    let sidecar = FakeSidecar::start(Arc::new(|_| {
+        (201, vec![("x-answer", "yes".to_owned())], "{\"ok\":1}".to_owned(), Duration::ZERO)
+    }))
+    .await;
     let mut headers = HeaderMap::new();
     headers.insert("authorization", "Bearer abc".parse().unwrap());
     headers.insert("x-request-id", "req-1".parse().unwrap());

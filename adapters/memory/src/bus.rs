@@ -1,14 +1,18 @@
 //! The in-memory event bus: asynchronous, at-least-once delivery to subscribed handlers, in
-//! order per user, with redelivery after transient failures and dead letters for the rest.
+//! order per user, with redelivery after transient failures ([`Policy::REDELIVERY`]) and dead
+//! letters for the rest. A handler that panics is one failed delivery: it is redelivered, then
+//! dead-lettered, and its lane goes on with the next event.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::FutureExt;
 use todo_ports::model::{Event, Topic};
 use todo_ports::{BusError, EventBus, HandlerError, Subscription};
+use todo_retry::Policy;
 use tokio::sync::mpsc;
 
 use crate::lock;
@@ -17,26 +21,9 @@ use crate::lock;
 /// (the role Kafka partitions play).
 const LANES: usize = 8;
 
-/// How a failing delivery is retried before the event goes to the dead letters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Deliveries in all, the first included.
-    pub max_attempts: u32,
-    /// Wait before the first redelivery; doubles each time, up to `max_backoff`.
-    pub backoff: Duration,
-    /// Longest wait between deliveries.
-    pub max_backoff: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self { max_attempts: 10, backoff: Duration::from_millis(50), max_backoff: Duration::from_secs(5) }
-    }
-}
-
 /// An [`EventBus`] that hands events to the handlers subscribed in this process.
 pub struct InMemoryEventBus {
-    policy: RetryPolicy,
+    policy: Policy,
     subscriptions: Mutex<Vec<Arc<Consumer>>>,
     dead_letters: Arc<Mutex<Vec<(Topic, Event)>>>,
     /// Every accepted `(topic, event)`, when recording (tests).
@@ -49,18 +36,18 @@ struct Consumer {
 }
 
 impl InMemoryEventBus {
-    /// A bus with the default retry policy.
+    /// A bus redelivering with [`Policy::REDELIVERY`].
     pub fn new() -> Arc<Self> {
-        Self::with_policy(RetryPolicy::default(), false)
+        Self::with_policy(Policy::REDELIVERY, false)
     }
 
     /// A bus that also keeps every published event, for [`InMemoryEventBus::published`].
     pub fn recording() -> Arc<Self> {
-        Self::with_policy(RetryPolicy::default(), true)
+        Self::with_policy(Policy::REDELIVERY, true)
     }
 
-    /// A bus with `policy`; `record` keeps every published event.
-    pub fn with_policy(policy: RetryPolicy, record: bool) -> Arc<Self> {
+    /// A bus redelivering with `policy`; `record` keeps every published event.
+    pub fn with_policy(policy: Policy, record: bool) -> Arc<Self> {
         Arc::new(Self {
             policy,
             subscriptions: Mutex::new(Vec::new()),
@@ -103,24 +90,36 @@ fn lane_of(event: &Event) -> usize {
 async fn deliver(
     subscription: Subscription,
     mut events: mpsc::UnboundedReceiver<Event>,
-    policy: RetryPolicy,
+    policy: Policy,
     dead_letters: Arc<Mutex<Vec<(Topic, Event)>>>,
 ) {
     while let Some(event) = events.recv().await {
-        let mut backoff = policy.backoff;
+        let mut delays = policy.delays();
         let mut attempt = 1;
         loop {
-            match subscription.handler.handle(&event).await {
+            let handled = AssertUnwindSafe(subscription.handler.handle(&event)).catch_unwind().await;
+            let result = handled.unwrap_or_else(|panic| {
+                let why = panic_message(panic.as_ref());
+                tracing::error!(consumer = subscription.name, event_id = %event.id(), panic = ?why, "event handler panicked");
+                Err(HandlerError::Transient(format!("the handler panicked: {why}").into()))
+            });
+            match result {
                 Ok(()) => {
                     tracing::info!(consumer = subscription.name, event_id = %event.id(), event_type = event.event_type(), "event handled");
                     break;
                 }
-                Err(HandlerError::Transient(e)) if attempt < policy.max_attempts => {
-                    tracing::warn!(consumer = subscription.name, event_id = %event.id(), attempt, error = %e, "event will be redelivered");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(policy.max_backoff);
-                    attempt += 1;
-                }
+                Err(HandlerError::Transient(e)) => match delays.next() {
+                    Some(delay) => {
+                        tracing::warn!(consumer = subscription.name, event_id = %event.id(), attempt, error = %e, "event will be redelivered");
+                        tokio::time::sleep(delay).await;
+                        attempt += 1;
+                    }
+                    None => {
+                        tracing::warn!(consumer = subscription.name, event_id = %event.id(), attempt, error = %e, "event dead-lettered after its last delivery");
+                        lock(&dead_letters).push((subscription.topic, event.clone()));
+                        break;
+                    }
+                },
                 Err(e) => {
                     tracing::warn!(consumer = subscription.name, event_id = %event.id(), error = %e, "event dead-lettered");
                     lock(&dead_letters).push((subscription.topic, event.clone()));
@@ -129,6 +128,15 @@ async fn deliver(
             }
         }
     }
+}
+
+/// What a panic said, when it said it with a string.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned())
 }
 
 #[async_trait]

@@ -11,7 +11,7 @@ mod scheduler;
 mod state;
 mod store;
 
-pub use bus::{InMemoryEventBus, RetryPolicy};
+pub use bus::InMemoryEventBus;
 pub use clock::ManualClock;
 pub use scheduler::InMemoryScheduler;
 pub use state::InMemoryStateStore;

@@ -8,20 +8,16 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 use todo_ports::model::TaskId;
 use todo_ports::{JobHandler, ReminderJob, Scheduler, SchedulerError};
+use todo_retry::{Policy, retry};
 use tokio::task::JoinHandle;
 
 use crate::lock;
-
-/// Attempts of a job whose handler fails.
-const ATTEMPTS: u32 = 3;
-/// Wait between attempts.
-const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// Each task's timer, with the generation that scheduled it (a newer job replaces it).
 type Jobs = Arc<Mutex<HashMap<TaskId, (u64, JoinHandle<()>)>>>;
 
 /// A [`Scheduler`] whose jobs are timers in this process (lost when it stops: the periodic
-/// sweep makes up for them).
+/// sweep makes up for them). A failing job is fired again as [`Policy::JOB_RETRY`] says.
 #[derive(Default)]
 pub struct InMemoryScheduler {
     handler: OnceLock<Arc<dyn JobHandler>>,
@@ -61,16 +57,20 @@ impl Scheduler for InMemoryScheduler {
         let mut jobs_now = lock(&self.jobs);
         let task = tokio::spawn(async move {
             tokio::time::sleep(delay).await;
-            for attempt in 1..=ATTEMPTS {
-                match handler.fire(&job).await {
-                    Ok(()) => break,
-                    Err(e) => {
-                        tracing::warn!(job = %job.name(), attempt, error = %e, "job failed");
-                        if attempt < ATTEMPTS {
-                            tokio::time::sleep(RETRY_AFTER).await;
-                        }
+            let fired = retry(
+                &Policy::JOB_RETRY,
+                || async {
+                    let result = handler.fire(&job).await;
+                    if let Err(e) = &result {
+                        tracing::warn!(job = %job.name(), error = %e, "job failed");
                     }
-                }
+                    result
+                },
+                |_| true,
+            )
+            .await;
+            if fired.is_err() {
+                tracing::warn!(job = %job.name(), "job given up on; the sweep raises its reminder");
             }
             let mut jobs = lock(&jobs);
             if jobs.get(&job.task_id).is_some_and(|(g, _)| *g == generation) {

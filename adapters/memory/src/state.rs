@@ -57,7 +57,12 @@ impl StateStore for InMemoryStateStore {
             .map(|e| Versioned { value: e.value.clone(), etag: ETag(e.version.to_string()) }))
     }
 
-    async fn save(&self, conversation: &Conversation, precondition: &Precondition, ttl: Duration) -> Result<(), StateError> {
+    async fn save(
+        &self,
+        conversation: &Conversation,
+        precondition: &Precondition,
+        ttl: Duration,
+    ) -> Result<(), StateError> {
         let key = conversation.key().to_string();
         let mut entries = lock(&self.entries);
         let current = live(&mut entries, &key);

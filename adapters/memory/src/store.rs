@@ -1,22 +1,23 @@
 //! The in-memory task store: tasks, their outbox, the consumers' inbox and ledgers, behind
 //! one lock so that a task write and its events are one atomic step, as in PostgreSQL.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
-use todo_ports::model::{Event, ReminderEvent, Task, TaskEvent, TaskId, Topic, UserId};
+use todo_ports::model::{Event, ReminderEvent, Task, TaskEvent, TaskId, Topic, UserId, fold_for_search};
 use todo_ports::{
-    AuditLog, DrainReport, EventBus, EventStamp, InboxKey, Inserted, Notification, NotificationFeed, Outbox,
-    OutboxWait, RepoError, SortKey, SortOrder, TaskPage, TaskQuery, TaskRepository,
+    AuditLog, DrainReport, EventBus, InboxKey, Inserted, Notification, NotificationFeed, Outbox, OutboxWait,
+    PlannedJobs, ReminderJob, RepoError, SortKey, SortOrder, TaskPage, TaskQuery, TaskRepository,
 };
 use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::lock;
 
-/// Tasks, outbox, inbox, reminder ledger, audit log and notification feeds in memory.
+/// Tasks, outbox, inbox, reminder ledger, planned jobs, audit log and notification feeds in
+/// memory.
 /// Cheap to share: wrap it in an `Arc` and hand it out as each port.
 #[derive(Debug, Default)]
 pub struct InMemoryStore {
@@ -41,6 +42,7 @@ struct Inner {
     audited: HashSet<Uuid>,
     notifications: Vec<Notification>,
     notified: HashSet<Uuid>,
+    planned: HashMap<TaskId, ReminderJob>,
 }
 
 #[derive(Debug, Clone)]
@@ -56,9 +58,8 @@ impl Inner {
         self.outbox.push_back(Record { seq: self.last_seq, topic, event });
     }
 
-    fn enqueue_task_event(&mut self, stamp: &EventStamp, task: &Task) {
-        let event = stamp.event(task);
-        for topic in stamp.event_type.topics() {
+    fn enqueue_task_event(&mut self, event: &TaskEvent) {
+        for topic in event.event_type.topics() {
             self.enqueue(topic, Event::Task(event.clone()));
         }
     }
@@ -77,7 +78,14 @@ impl InMemoryStore {
 
 #[async_trait]
 impl TaskRepository for InMemoryStore {
-    async fn insert(&self, mut task: Task, stamp: EventStamp, inbox: Option<InboxKey>) -> Result<Inserted, RepoError> {
+    async fn next_id(&self) -> Result<TaskId, RepoError> {
+        let mut inner = lock(&self.inner);
+        inner.last_id += 1;
+        Ok(TaskId(inner.last_id))
+    }
+
+    async fn insert(&self, event: &TaskEvent, inbox: Option<InboxKey>) -> Result<Inserted, RepoError> {
+        let task = &event.data;
         {
             let mut inner = lock(&self.inner);
             if inbox.is_some_and(|key| inner.inbox.contains(&key)) {
@@ -87,26 +95,26 @@ impl TaskRepository for InMemoryStore {
             if occurrence.is_some_and(|o| inner.occurrences.contains(&o)) {
                 return Ok(Inserted::Duplicate);
             }
-            inner.last_id += 1;
-            task.id = TaskId(inner.last_id);
-            task.revision = 0;
+            if inner.tasks.contains_key(&task.id) {
+                return Err(RepoError::Internal(format!("task id {} is taken", task.id).into()));
+            }
             inner.occurrences.extend(occurrence);
             inner.inbox.extend(inbox);
-            inner.enqueue_task_event(&stamp, &task);
+            inner.enqueue_task_event(event);
             inner.tasks.insert(task.id, task.clone());
         }
         self.outbox_written.notify_one();
-        Ok(Inserted::Created(task))
+        Ok(Inserted::Created)
     }
 
-    async fn update(&self, mut task: Task, expected_revision: u32, stamp: Option<EventStamp>) -> Result<Task, RepoError> {
+    async fn update(&self, event: &TaskEvent, expected_revision: u32) -> Result<(), RepoError> {
+        let task = &event.data;
         {
             let mut inner = lock(&self.inner);
             let stored = inner.owned(&task.user_id, task.id).ok_or(RepoError::NotFound)?;
             if stored.revision != expected_revision {
                 return Err(RepoError::Conflict);
             }
-            let created_at = stored.created_at;
             let old = stored.series.map(|s| (s.id, s.occurrence));
             let new = task.series.map(|s| (s.id, s.occurrence));
             if new != old && new.is_some_and(|o| inner.occurrences.contains(&o)) {
@@ -116,36 +124,29 @@ impl TaskRepository for InMemoryStore {
                 inner.occurrences.remove(&old);
             }
             inner.occurrences.extend(new);
-            task.revision = expected_revision.wrapping_add(1);
-            task.created_at = created_at;
-            if let Some(stamp) = &stamp {
-                inner.enqueue_task_event(stamp, &task);
-            }
+            inner.enqueue_task_event(event);
             inner.tasks.insert(task.id, task.clone());
         }
-        if stamp.is_some() {
-            self.outbox_written.notify_one();
-        }
-        Ok(task)
+        self.outbox_written.notify_one();
+        Ok(())
     }
 
-    async fn delete(&self, user_id: &UserId, id: TaskId, stamp: EventStamp) -> Result<Option<Task>, RepoError> {
-        let removed = {
+    async fn delete(&self, event: &TaskEvent, expected_revision: u32) -> Result<(), RepoError> {
+        let task = &event.data;
+        {
             let mut inner = lock(&self.inner);
-            if inner.owned(user_id, id).is_none() {
-                return Ok(None);
+            let stored = inner.owned(&task.user_id, task.id).ok_or(RepoError::NotFound)?;
+            if stored.revision != expected_revision {
+                return Err(RepoError::Conflict);
             }
-            let task = inner.tasks.remove(&id);
-            if let Some(task) = &task {
-                if let Some(s) = task.series {
-                    inner.occurrences.remove(&(s.id, s.occurrence));
-                }
-                inner.enqueue_task_event(&stamp, task);
+            if let Some(s) = stored.series {
+                inner.occurrences.remove(&(s.id, s.occurrence));
             }
-            task
-        };
+            inner.tasks.remove(&task.id);
+            inner.enqueue_task_event(event);
+        }
         self.outbox_written.notify_one();
-        Ok(removed)
+        Ok(())
     }
 
     async fn get(&self, user_id: &UserId, id: TaskId) -> Result<Option<Task>, RepoError> {
@@ -153,7 +154,7 @@ impl TaskRepository for InMemoryStore {
     }
 
     async fn list(&self, user_id: &UserId, query: &TaskQuery) -> Result<TaskPage, RepoError> {
-        let needle = query.text.as_deref().map(str::to_lowercase);
+        let needle = query.text.as_deref().map(fold_for_search);
         let mut items: Vec<Task> = lock(&self.inner)
             .tasks
             .values()
@@ -172,7 +173,12 @@ impl TaskRepository for InMemoryStore {
         Ok(TaskPage { items, total })
     }
 
-    async fn reminder_candidates(&self, from: OffsetDateTime, to: OffsetDateTime, limit: u32) -> Result<Vec<Task>, RepoError> {
+    async fn reminder_candidates(
+        &self,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<Task>, RepoError> {
         let mut found: Vec<Task> = lock(&self.inner)
             .tasks
             .values()
@@ -240,51 +246,64 @@ fn directed(o: std::cmp::Ordering, order: SortOrder) -> std::cmp::Ordering {
     }
 }
 
+/// Takes the users of a drain off the busy list when the drain ends, however it ends.
+struct Claim<'a> {
+    inner: &'a Mutex<Inner>,
+    users: Vec<UserId>,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        let mut inner = lock(self.inner);
+        for user in &self.users {
+            inner.draining.remove(user);
+        }
+    }
+}
+
 #[async_trait]
 impl Outbox for InMemoryStore {
     async fn drain(&self, bus: Arc<dyn EventBus>, limit: usize) -> Result<DrainReport, RepoError> {
         // Claim the oldest records of users no other drain is busy with.
-        let claimed: Vec<Record> = {
+        let (claimed, _claim) = {
             let mut inner = lock(&self.inner);
             let busy = inner.draining.clone();
-            let claimed: Vec<Record> = inner
-                .outbox
-                .iter()
-                .filter(|r| !busy.contains(r.event.user_id()))
-                .take(limit)
-                .cloned()
-                .collect();
-            for record in &claimed {
-                inner.draining.insert(record.event.user_id().clone());
-            }
-            claimed
+            let claimed: Vec<Record> =
+                inner.outbox.iter().filter(|r| !busy.contains(r.event.user_id())).take(limit).cloned().collect();
+            let users: HashSet<UserId> = claimed.iter().map(|r| r.event.user_id().clone()).collect();
+            inner.draining.extend(users.iter().cloned());
+            (claimed, Claim { inner: &self.inner, users: users.into_iter().collect() })
         };
+        // One batch per topic, each user's records in order.
+        let mut by_topic: BTreeMap<Topic, Vec<&Record>> = BTreeMap::new();
+        for record in &claimed {
+            by_topic.entry(record.topic).or_default().push(record);
+        }
         let mut report = DrainReport::default();
         let mut published = HashSet::new();
-        let mut stalled: HashSet<UserId> = HashSet::new();
-        for record in &claimed {
-            let user = record.event.user_id();
-            if stalled.contains(user) {
-                report.failed += 1;
-                continue;
-            }
-            match bus.publish(record.topic, &record.event).await {
-                Ok(()) => {
+        for (topic, records) in by_topic {
+            let events: Vec<Event> = records.iter().map(|r| r.event.clone()).collect();
+            let failed: HashSet<Uuid> = match bus.publish_batch(topic, &events).await {
+                Ok(()) => HashSet::new(),
+                Err(e) => {
+                    tracing::warn!(error = %e, topic = topic.name(), "outbox publish failed");
+                    e.failed.into_iter().collect()
+                }
+            };
+            // A record that failed holds back the later records of its user in this topic.
+            let mut stalled: HashSet<&UserId> = HashSet::new();
+            for record in records {
+                let user = record.event.user_id();
+                if stalled.contains(user) || failed.contains(&record.event.id()) {
+                    stalled.insert(user);
+                    report.failed += 1;
+                } else {
                     published.insert(record.seq);
                     report.published += 1;
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, event_id = %record.event.id(), "outbox publish failed");
-                    stalled.insert(user.clone());
-                    report.failed += 1;
-                }
             }
         }
-        let mut inner = lock(&self.inner);
-        inner.outbox.retain(|r| !published.contains(&r.seq));
-        for record in &claimed {
-            inner.draining.remove(record.event.user_id());
-        }
+        lock(&self.inner).outbox.retain(|r| !published.contains(&r.seq));
         Ok(report)
     }
 
@@ -301,6 +320,22 @@ impl Outbox for InMemoryStore {
 
     async fn pending(&self) -> Result<u64, RepoError> {
         Ok(lock(&self.inner).outbox.len() as u64)
+    }
+}
+
+#[async_trait]
+impl PlannedJobs for InMemoryStore {
+    async fn planned(&self, task_id: TaskId) -> Result<Option<ReminderJob>, RepoError> {
+        Ok(lock(&self.inner).planned.get(&task_id).cloned())
+    }
+
+    async fn set_planned(&self, task_id: TaskId, job: Option<ReminderJob>) -> Result<(), RepoError> {
+        let mut inner = lock(&self.inner);
+        match job {
+            Some(job) => inner.planned.insert(task_id, job),
+            None => inner.planned.remove(&task_id),
+        };
+        Ok(())
     }
 }
 
@@ -326,7 +361,12 @@ impl AuditLog for InMemoryStore {
 
 #[async_trait]
 impl NotificationFeed for InMemoryStore {
-    async fn record(&self, due: &ReminderEvent, sent: &ReminderEvent, delivered_at: OffsetDateTime) -> Result<bool, RepoError> {
+    async fn record(
+        &self,
+        due: &ReminderEvent,
+        sent: &ReminderEvent,
+        delivered_at: OffsetDateTime,
+    ) -> Result<bool, RepoError> {
         {
             let mut inner = lock(&self.inner);
             if !inner.notified.insert(due.event_id) {

@@ -2,12 +2,12 @@
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
-use todo_ports::model::{ReminderEvent, TaskEvent, UserId};
+use todo_ports::model::{ReminderEvent, TaskEvent, Topic, UserId};
 use todo_ports::{AuditLog, Notification, NotificationFeed, RepoError};
 use tokio_postgres::types::Json;
 
-use crate::error::from_pg;
 use crate::PgStore;
+use crate::error::from_pg;
 
 /// Appends an event to the audit log unless it is there: `$1` event id, `$2` user, `$3` type,
 /// `$4` when, `$5` the event.
@@ -15,8 +15,7 @@ pub const APPEND_AUDIT: &str = "
 INSERT INTO audit_log (event_id, user_id, event_type, occurred_at, event) VALUES ($1, $2, $3, $4, $5::jsonb)
 ON CONFLICT (event_id) DO NOTHING";
 
-const LIST_AUDIT: &str =
-    "SELECT event FROM audit_log WHERE user_id = $1 ORDER BY occurred_at DESC, seq DESC LIMIT $2";
+const LIST_AUDIT: &str = "SELECT event FROM audit_log WHERE user_id = $1 ORDER BY occurred_at DESC, seq DESC LIMIT $2";
 
 /// Records the delivery and, only if it is new, writes the `reminder.sent` event to the outbox,
 /// in one statement.
@@ -27,7 +26,7 @@ WITH n AS (
     RETURNING 1
 ), o AS (
     INSERT INTO outbox (user_id, topic, kind, event_id, payload)
-    SELECT $6, 'reminders', 'reminder', $7, $8::jsonb FROM n
+    SELECT $6, $9, 'reminder', $7, $8::jsonb FROM n
 )
 SELECT count(*) FROM n";
 
@@ -68,7 +67,12 @@ impl AuditLog for PgStore {
 #[async_trait]
 impl NotificationFeed for PgStore {
     #[tracing::instrument(name = "postgres.notifications.record", skip_all, fields(event_id = %due.event_id))]
-    async fn record(&self, due: &ReminderEvent, sent: &ReminderEvent, delivered_at: OffsetDateTime) -> Result<bool, RepoError> {
+    async fn record(
+        &self,
+        due: &ReminderEvent,
+        sent: &ReminderEvent,
+        delivered_at: OffsetDateTime,
+    ) -> Result<bool, RepoError> {
         let client = self.client().await?;
         let statement = client.prepare_cached(RECORD_NOTIFICATION).await.map_err(from_pg)?;
         let recorded: i64 = client
@@ -83,6 +87,7 @@ impl NotificationFeed for PgStore {
                     &sent.data.user_id.as_str(),
                     &sent.event_id,
                     &Json(sent),
+                    &Topic::Reminders.name(),
                 ],
             )
             .await

@@ -20,10 +20,12 @@
 //! - [`PgStore`] (`store`): the pool, migrations at start-up, and the connection that
 //!   carries outbox wake-ups between processes (`LISTEN`/`NOTIFY`), which ends
 //!   [`Outbox::wait`](todo_ports::Outbox::wait) early.
-//! - `tasks`, `outbox`, `ledgers`: one port implementation each; `rows` maps tasks to rows.
+//! - `tasks`, `outbox`, `ledgers`, `plans`: one port implementation each; `rows` maps tasks to
+//!   rows.
 //! - `error`: the only place vendor errors become [`RepoError`](todo_ports::RepoError)s.
 //! - [`migrate`]: the versioned SQL files of `migrations/` and how they are applied.
-//! - [`testing`]: throwaway databases for tests.
+//! - `testing` (feature `testing`): throwaway databases and servers for tests, and the
+//!   statements benchmarks hand to pgbench; not part of the production API.
 //!
 //! # Guarantees
 //! Every task write commits together with one outbox row per topic of its event; reminder and
@@ -37,18 +39,12 @@ mod error;
 mod ledgers;
 pub mod migrate;
 mod outbox;
+mod plans;
 mod rows;
 mod store;
 mod tasks;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use config::PgConfig;
 pub use store::PgStore;
-
-/// The statements behind a task creation and an audit append, as the adapter runs them, for
-/// benchmarks that run the same statements without the app (`apps/todo`'s
-/// `create_throughput` hands them to pgbench).
-pub mod statements {
-    pub use crate::ledgers::APPEND_AUDIT;
-    pub use crate::tasks::INSERT_TASK;
-}

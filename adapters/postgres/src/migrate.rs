@@ -36,6 +36,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "notify_after_commit",
         sql: include_str!("../migrations/0003_notify_after_commit.sql"),
     },
+    Migration {
+        version: 4,
+        name: "events_built_by_the_domain",
+        sql: include_str!("../migrations/0004_events_built_by_the_domain.sql"),
+    },
 ];
 
 /// Key of the advisory lock serialising migrations ("todo_mig" in ASCII).

@@ -10,9 +10,12 @@
 //!    never handed to two drains at once;
 //! 2. reads the oldest rows of the lanes it holds (a fresh snapshot, taken after the locks,
 //!    so rows a previous holder deleted are gone);
-//! 3. publishes the lanes concurrently, each lane one row at a time, stopping a lane at its
-//!    first failure so that no later row of that user overtakes it;
-//! 4. deletes the rows the bus accepted and commits, which releases the lanes.
+//! 3. publishes the rows of each topic in one batch (the sidecar's bulk publish), each user's
+//!    rows in id order, the topics' batches concurrently;
+//! 4. deletes the rows the bus accepted, except that a user's row that failed keeps every later
+//!    row of that user in that topic (a bulk publish may have taken some of them: they go out
+//!    again, at least once, so the last copy a consumer gets of each is in order), and commits,
+//!    which releases the lanes.
 //!
 //! If the process dies mid-drain, the transaction rolls back: nothing is deleted, the locks go,
 //! and the rows are published again by the next drain (at least once; consumers deduplicate
@@ -22,7 +25,7 @@
 //! are serialised by the task's row lock). Two *concurrent* writes about different tasks of
 //! one user have no order of their own to keep.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -32,8 +35,8 @@ use tokio::task::JoinSet;
 use tokio_postgres::types::Json;
 use uuid::Uuid;
 
-use crate::error::from_pg;
 use crate::PgStore;
+use crate::error::from_pg;
 
 /// First key of the lane locks (two-key advisory locks: this, then the user's hash), so they
 /// never meet other advisory locks of the application.
@@ -73,30 +76,21 @@ LIMIT $2";
 /// A row to publish.
 struct Row {
     id: i64,
+    user: String,
     /// `None` when the stored row cannot be read back (it then blocks its lane, logged).
     message: Option<(Topic, Event)>,
 }
 
-/// What publishing one lane did.
-struct LaneOutcome {
-    published: Vec<i64>,
-    failed: usize,
-}
-
-async fn publish_lane(bus: Arc<dyn EventBus>, rows: Vec<Row>) -> LaneOutcome {
-    let mut published = Vec::with_capacity(rows.len());
-    for (done, row) in rows.iter().enumerate() {
-        let Some((topic, event)) = &row.message else {
-            tracing::error!(outbox_id = row.id, "outbox row cannot be read; its user's lane is blocked");
-            return LaneOutcome { published, failed: rows.len() - done };
-        };
-        if let Err(e) = bus.publish(*topic, event).await {
-            tracing::warn!(error = %e, event_id = %event.id(), topic = topic.name(), "outbox publish failed");
-            return LaneOutcome { published, failed: rows.len() - done };
+/// Which rows of one topic's batch the bus may not have taken: the ids of the events it says
+/// failed, or all of them when the batch failed as a whole (or the bus panicked).
+async fn publish_topic(bus: Arc<dyn EventBus>, topic: Topic, events: Vec<Event>) -> HashSet<Uuid> {
+    match bus.publish_batch(topic, &events).await {
+        Ok(()) => HashSet::new(),
+        Err(e) => {
+            tracing::warn!(error = %e, topic = topic.name(), failed = e.failed.len(), "outbox publish failed");
+            e.failed.into_iter().collect()
         }
-        published.push(row.id);
     }
-    LaneOutcome { published, failed: 0 }
 }
 
 /// Reads a stored outbox row back into the event it holds. The rows of one event (one per
@@ -111,7 +105,8 @@ fn decode(row: &tokio_postgres::Row, previous: Option<&Row>) -> Result<Row, Repo
         Event::Task(_) => "task",
         Event::Reminder(_) => "reminder",
     };
-    let seen = previous.and_then(|p| p.message.as_ref()).map(|(_, e)| e).filter(|e| e.id() == event_id && kind_of(e) == kind);
+    let seen =
+        previous.and_then(|p| p.message.as_ref()).map(|(_, e)| e).filter(|e| e.id() == event_id && kind_of(e) == kind);
     // Straight from the column's bytes into the event: no intermediate `Value` tree.
     let event = match (seen, kind.as_str()) {
         (Some(e), _) => Some(e.clone()),
@@ -119,7 +114,8 @@ fn decode(row: &tokio_postgres::Row, previous: Option<&Row>) -> Result<Row, Repo
         (None, "reminder") => row.try_get::<_, Json<ReminderEvent>>("payload").ok().map(|Json(e)| Event::Reminder(e)),
         (None, _) => None,
     };
-    Ok(Row { id, message: Topic::from_name(&topic).zip(event) })
+    let user: String = row.try_get("user_id").map_err(from_pg)?;
+    Ok(Row { id, user, message: Topic::from_name(&topic).zip(event) })
 }
 
 #[async_trait]
@@ -161,31 +157,68 @@ impl Outbox for PgStore {
             let decoded = decode(row, lanes[lane].last())?;
             lanes[lane].push(decoded);
         }
+        let mut rows: Vec<Row> = lanes.into_iter().flatten().collect();
+        rows.sort_by_key(|r| r.id);
 
-        // Dropping the set (if this drain is cancelled) aborts the lanes still publishing; the
-        // transaction then rolls back and their rows stay.
-        let mut publishing = JoinSet::new();
-        let mut sizes = HashMap::new();
-        for lane in lanes {
-            let size = lane.len();
-            sizes.insert(publishing.spawn(publish_lane(bus.clone(), lane)).id(), size);
+        // A row that cannot be read holds back its user's later rows, in every topic.
+        let mut blocked: HashMap<&str, i64> = HashMap::new();
+        for row in rows.iter().filter(|r| r.message.is_none()) {
+            tracing::error!(outbox_id = row.id, "outbox row cannot be read; its user's lane is blocked");
+            blocked.entry(row.user.as_str()).or_insert(row.id);
         }
-        let mut accepted = Vec::new();
-        while let Some(outcome) = publishing.join_next_with_id().await {
-            match outcome {
-                Ok((_, lane)) => {
-                    report.failed += lane.failed;
-                    report.published += lane.published.len();
-                    accepted.extend(lane.published);
-                }
-                Err(e) => {
-                    // A panicking bus: what it took is unknown, so nothing of the lane is
-                    // removed and all of it is tried again (at least once).
-                    tracing::error!(error = %e, "publishing a lane panicked");
-                    report.failed += sizes.get(&e.id()).copied().unwrap_or(1);
+        let mut by_topic: BTreeMap<Topic, Vec<&Row>> = BTreeMap::new();
+        for row in &rows {
+            if let Some((topic, _)) = &row.message {
+                if blocked.get(row.user.as_str()).is_none_or(|first| row.id < *first) {
+                    by_topic.entry(*topic).or_default().push(row);
                 }
             }
         }
+
+        // Dropping the set (if this drain is cancelled) aborts the batches still publishing; the
+        // transaction then rolls back and their rows stay.
+        let mut publishing = JoinSet::new();
+        let mut topic_of = HashMap::new();
+        for (topic, batch) in &by_topic {
+            let events: Vec<Event> = batch.iter().filter_map(|r| r.message.as_ref().map(|(_, e)| e.clone())).collect();
+            topic_of.insert(publishing.spawn(publish_topic(bus.clone(), *topic, events)).id(), *topic);
+        }
+        let mut failed_by_topic: HashMap<Topic, Option<HashSet<Uuid>>> = HashMap::new();
+        while let Some(outcome) = publishing.join_next_with_id().await {
+            match outcome {
+                Ok((id, failed)) => {
+                    if let Some(topic) = topic_of.get(&id) {
+                        failed_by_topic.insert(*topic, Some(failed));
+                    }
+                }
+                Err(e) => {
+                    // A panicking bus: what it took is unknown, so nothing of the batch is
+                    // removed and all of it is tried again (at least once).
+                    tracing::error!(error = %e, "publishing a batch panicked");
+                    if let Some(topic) = topic_of.get(&e.id()) {
+                        failed_by_topic.insert(*topic, None);
+                    }
+                }
+            }
+        }
+        let mut accepted = Vec::new();
+        for (topic, batch) in &by_topic {
+            let failed = failed_by_topic.get(topic).and_then(Option::as_ref);
+            let mut stalled: HashSet<&str> = HashSet::new();
+            for row in batch {
+                let event_failed = match (failed, &row.message) {
+                    (Some(failed), Some((_, event))) => failed.contains(&event.id()),
+                    _ => true,
+                };
+                if event_failed || stalled.contains(row.user.as_str()) {
+                    stalled.insert(row.user.as_str());
+                } else {
+                    accepted.push(row.id);
+                }
+            }
+        }
+        report.published = accepted.len();
+        report.failed = rows.len() - accepted.len();
 
         if !accepted.is_empty() {
             let delete = tx.prepare_cached("DELETE FROM outbox WHERE id = ANY($1)").await.map_err(from_pg)?;

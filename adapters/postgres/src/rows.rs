@@ -1,8 +1,8 @@
 //! Tasks to and from table rows. Every column of `tasks` is read and written here only.
 
 use time::OffsetDateTime;
-use todo_ports::model::{Frequency, Priority, Recurrence, Series, Task, TaskId, UserId};
 use todo_ports::RepoError;
+use todo_ports::model::{Frequency, Priority, Recurrence, Series, Task, TaskId, UserId};
 use tokio_postgres::Row;
 use uuid::Uuid;
 

@@ -1,17 +1,19 @@
 //! [`PgStore`]: the pool, the schema check at start-up and the outbox listener.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use todo_ports::RepoError;
-use tokio::sync::{mpsc, Notify};
+use todo_retry::Policy;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, NoTls};
 
 use crate::error::{from_pg, from_pool, internal};
-use crate::{migrate, PgConfig};
+use crate::{PgConfig, migrate};
 
 /// The channel on which stores tell each other that outbox records were committed.
 pub(crate) const OUTBOX_CHANNEL: &str = "todo_outbox";
@@ -48,6 +50,8 @@ pub struct PgStore {
     notify_others: mpsc::Sender<()>,
     /// The listener task; aborted with the store or by [`PgStore::close`].
     listener: AbortOnDrop,
+    /// Task ids reserved from the sequence and not handed out yet.
+    ids: Mutex<VecDeque<i64>>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -91,7 +95,13 @@ impl PgStore {
         let session = ListenSession::open(&pg, outbox_written.clone()).await?;
         let (notify_others, requests) = mpsc::channel(1);
         let listener = tokio::spawn(listen_forever(pg, outbox_written.clone(), session, requests));
-        Ok(Arc::new(Self { pool, outbox_written, notify_others, listener: AbortOnDrop(listener) }))
+        Ok(Arc::new(Self {
+            pool,
+            outbox_written,
+            notify_others,
+            listener: AbortOnDrop(listener),
+            ids: Mutex::new(VecDeque::new()),
+        }))
     }
 
     /// Closes the store: the pool drops its idle connections (and those in use as they come
@@ -102,6 +112,20 @@ impl PgStore {
     pub fn close(&self) {
         self.pool.close();
         self.listener.0.abort();
+    }
+
+    /// Whether the database answers (for readiness probes).
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] while it does not.
+    pub async fn ping(&self) -> Result<(), RepoError> {
+        self.client().await?.simple_query("SELECT 1").await.map_err(from_pg)?;
+        Ok(())
+    }
+
+    /// The ids reserved and not handed out yet.
+    pub(crate) fn reserved_ids(&self) -> MutexGuard<'_, VecDeque<i64>> {
+        self.ids.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// A pooled connection.
@@ -195,7 +219,8 @@ impl ListenSession {
     }
 }
 
-/// Keeps a listening connection open for the store's lifetime, reconnecting with back-off.
+/// Keeps a listening connection open for the store's lifetime, reconnecting as
+/// [`Policy::RECONNECT`] says.
 /// After each reconnect it wakes this process's waiters and notifies the others, since
 /// wake-ups sent meanwhile were lost.
 async fn listen_forever(
@@ -207,23 +232,20 @@ async fn listen_forever(
     if !first.serve(&mut requests).await {
         return;
     }
-    let mut backoff = Duration::from_millis(100);
+    let mut delays = Policy::RECONNECT.delays();
     loop {
-        tokio::time::sleep(backoff).await;
+        tokio::time::sleep(delays.next().unwrap_or(Duration::from_secs(5))).await;
         match ListenSession::open(&pg, notify.clone()).await {
             Ok(session) => {
                 tracing::info!("outbox listener reconnected");
-                backoff = Duration::from_millis(100);
+                delays = Policy::RECONNECT.delays();
                 wake(&notify);
                 let _ = session.client.batch_execute(&format!("NOTIFY {OUTBOX_CHANNEL}")).await;
                 if !session.serve(&mut requests).await {
                     return;
                 }
             }
-            Err(e) => {
-                tracing::debug!(error = %e, "outbox listener cannot reconnect yet");
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
+            Err(e) => tracing::debug!(error = %e, "outbox listener cannot reconnect yet"),
         }
     }
 }

@@ -1,35 +1,39 @@
 //! [`TaskRepository`] over the `tasks` table. Each write and the outbox rows of its event
-//! commit together: in one statement where the event can be built in SQL, else in one
-//! transaction.
+//! commit together, in one statement (or one transaction with an inbox key). The event comes
+//! whole from the domain; SQL only stores it.
 
 use async_trait::async_trait;
-use deadpool_postgres::Transaction;
 use time::OffsetDateTime;
-use todo_ports::model::{truncate_to_micros, ReminderEvent, Task, TaskEvent, TaskId, Topic, UserId};
-use todo_ports::{EventStamp, InboxKey, Inserted, RepoError, SortKey, SortOrder, TaskPage, TaskQuery, TaskRepository};
+use todo_ports::model::{ReminderEvent, Task, TaskEvent, TaskId, Topic, UserId, fold_for_search};
+use todo_ports::{InboxKey, Inserted, RepoError, SortKey, SortOrder, TaskPage, TaskQuery, TaskRepository};
 use tokio_postgres::types::{Json, ToSql};
 
-use crate::error::{from_pg, is_unique_violation};
-use crate::rows::{task_from_row, TaskColumns, TASK_COLUMNS};
 use crate::PgStore;
+use crate::error::{from_pg, is_unique_violation};
+use crate::rows::{TASK_COLUMNS, TaskColumns, task_from_row};
 
-/// Inserts a task and, from the row it got, the outbox rows of its event; returns the new id,
-/// or no row when the series already has this occurrence. The event payload is written with
-/// id 0 and gets the assigned id in SQL, so the task and its event are one statement.
-/// Parameters: `$1`-`$15` the task's columns, `$16` the event id, `$17` the event, `$18` its
-/// topics.
+/// Ids reserved from the sequence at a time (one round trip per this many creations).
+const ID_BLOCK: i64 = 32;
+
+/// Reserves ids from the `tasks` sequence.
+const RESERVE_IDS: &str = "SELECT nextval(pg_get_serial_sequence('tasks', 'id')) FROM generate_series(1, $1::bigint)";
+
+/// Inserts a task and the outbox rows of its event; returns the id, or no row when the series
+/// already has this occurrence. Parameters: `$1`-`$18` the task's columns (`$1` its id, `$2` its
+/// user), `$19` the event id, `$20` the event, `$21` its topics.
 pub const INSERT_TASK: &str = "
 WITH t AS (
-    INSERT INTO tasks (user_id, title, description, completed, priority_id, due_date, tags,
+    INSERT INTO tasks (id, user_id, title, description, completed, priority_id, due_date, tags,
                        recurrence_frequency, recurrence_interval, reminder_offset_minutes,
-                       series_id, series_occurrence, series_anchor_day, revision, created_at, updated_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15)
+                       series_id, series_occurrence, series_anchor_day, revision, created_at, updated_at,
+                       search_text)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
     ON CONFLICT (series_id, series_occurrence) DO NOTHING
     RETURNING id
 ), o AS (
     INSERT INTO outbox (user_id, topic, kind, event_id, payload)
-    SELECT $1, x.topic, 'task', $16, jsonb_set($17::jsonb, '{data,id}', to_jsonb(t.id))
-    FROM t, unnest($18::text[]) WITH ORDINALITY AS x(topic, n)
+    SELECT $2, x.topic, 'task', $19, $20::jsonb
+    FROM t, unnest($21::text[]) WITH ORDINALITY AS x(topic, n)
     ORDER BY x.n
 )
 SELECT id FROM t";
@@ -38,23 +42,42 @@ SELECT id FROM t";
 const INSERT_INBOX: &str =
     "INSERT INTO consumer_inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT (consumer, event_id) DO NOTHING";
 
-/// Writes an event to the outbox, one row per topic, in the topics' order.
-pub(crate) const INSERT_OUTBOX: &str = "
-INSERT INTO outbox (user_id, topic, kind, event_id, payload)
-SELECT $1, x.topic, $2, $3, $4::jsonb
-FROM unnest($5::text[]) WITH ORDINALITY AS x(topic, n)
-ORDER BY x.n";
-
+/// Replaces a task still at revision `$18` and writes the outbox rows of its event; returns one
+/// row per task replaced (0 or 1). `$1`-`$17` the task's columns, `$19`-`$21` as in
+/// [`INSERT_TASK`].
 const UPDATE_TASK: &str = "
-UPDATE tasks SET title = $3, description = $4, completed = $5, priority_id = $6, due_date = $7, tags = $8,
-                 recurrence_frequency = $9, recurrence_interval = $10, reminder_offset_minutes = $11,
-                 series_id = $12, series_occurrence = $13, series_anchor_day = $14,
-                 revision = $15, updated_at = $16
-WHERE id = $1 AND user_id = $2 AND revision = $17
-RETURNING created_at";
+WITH t AS (
+    UPDATE tasks SET title = $3, description = $4, completed = $5, priority_id = $6, due_date = $7, tags = $8,
+                     recurrence_frequency = $9, recurrence_interval = $10, reminder_offset_minutes = $11,
+                     series_id = $12, series_occurrence = $13, series_anchor_day = $14,
+                     revision = $15, updated_at = $16, search_text = $17
+    WHERE id = $1 AND user_id = $2 AND revision = $18
+    RETURNING id
+), o AS (
+    INSERT INTO outbox (user_id, topic, kind, event_id, payload)
+    SELECT $2, x.topic, 'task', $19, $20::jsonb
+    FROM t, unnest($21::text[]) WITH ORDINALITY AS x(topic, n)
+    ORDER BY x.n
+)
+SELECT count(*) FROM t";
+
+/// Deletes a task still at revision `$3` and writes the outbox rows of its event.
+const DELETE_TASK: &str = "
+WITH t AS (
+    DELETE FROM tasks WHERE id = $1 AND user_id = $2 AND revision = $3
+    RETURNING id
+), o AS (
+    INSERT INTO outbox (user_id, topic, kind, event_id, payload)
+    SELECT $2, x.topic, 'task', $4, $5::jsonb
+    FROM t, unnest($6::text[]) WITH ORDINALITY AS x(topic, n)
+    ORDER BY x.n
+)
+SELECT count(*) FROM t";
 
 const REVISION_OF: &str = "SELECT revision FROM tasks WHERE id = $1 AND user_id = $2";
 
+/// Records a reminder once per `(task_id, due_date)` and, only then, writes its event to the
+/// outbox (topic `$6`).
 const RECORD_REMINDER: &str = "
 WITH l AS (
     INSERT INTO reminder_ledger (task_id, due_date, event_id) VALUES ($1, $2, $3)
@@ -62,45 +85,55 @@ WITH l AS (
     RETURNING 1
 )
 INSERT INTO outbox (user_id, topic, kind, event_id, payload)
-SELECT $4, 'reminders', 'reminder', $3, $5::jsonb FROM l";
+SELECT $4, $6, 'reminder', $3, $5::jsonb FROM l";
 
 /// The topics' broker names, as the outbox stores them.
 pub(crate) fn topic_names(topics: &[Topic]) -> Vec<&'static str> {
     topics.iter().map(|t| t.name()).collect()
 }
 
-/// Drops what `timestamptz` cannot keep (below microseconds), so that the task returned, the
-/// task in the event and the task read back later are equal.
-fn keep_micros(task: &mut Task) {
-    task.due_date = task.due_date.map(truncate_to_micros);
-    task.created_at = truncate_to_micros(task.created_at);
-    task.updated_at = truncate_to_micros(task.updated_at);
-}
-
-/// Writes `event` to the outbox inside the caller's transaction `tx`.
-async fn enqueue_task_event(tx: &Transaction<'_>, event: &TaskEvent) -> Result<(), RepoError> {
-    let statement = tx.prepare_cached(INSERT_OUTBOX).await.map_err(from_pg)?;
-    let topics = topic_names(&event.event_type.topics());
-    tx.execute(&statement, &[&event.data.user_id.as_str(), &"task", &event.event_id, &Json(event), &topics])
-        .await
-        .map_err(from_pg)?;
-    Ok(())
+/// When the stored revision differed: was the task there at all?
+async fn conflict_or_missing(store: &PgStore, id: i64, user: &str) -> RepoError {
+    let exists = async {
+        let client = store.client().await?;
+        let statement = client.prepare_cached(REVISION_OF).await.map_err(from_pg)?;
+        Ok::<_, RepoError>(client.query_opt(&statement, &[&id, &user]).await.map_err(from_pg)?.is_some())
+    };
+    match exists.await {
+        Ok(true) => RepoError::Conflict,
+        Ok(false) => RepoError::NotFound,
+        Err(e) => e,
+    }
 }
 
 #[async_trait]
 impl TaskRepository for PgStore {
-    #[tracing::instrument(name = "postgres.tasks.insert", skip_all, fields(user_id = %task.user_id))]
-    async fn insert(&self, mut task: Task, stamp: EventStamp, inbox: Option<InboxKey>) -> Result<Inserted, RepoError> {
-        task.id = TaskId(0);
-        task.revision = 0;
-        keep_micros(&mut task);
-        let cols = TaskColumns::of(&task)?;
-        // Serialised by the driver straight into the parameter buffer (an `Event` is untagged,
-        // so the bare event is its JSON).
-        let event = stamp.event(&task);
-        let topics = topic_names(&stamp.event_type.topics());
-        let user = task.user_id.as_str();
-        let params: [&(dyn ToSql + Sync); 18] = [
+    #[tracing::instrument(name = "postgres.tasks.next_id", skip_all)]
+    async fn next_id(&self) -> Result<TaskId, RepoError> {
+        if let Some(id) = self.reserved_ids().pop_front() {
+            return Ok(TaskId(id));
+        }
+        let client = self.client().await?;
+        let statement = client.prepare_cached(RESERVE_IDS).await.map_err(from_pg)?;
+        let rows = client.query(&statement, &[&ID_BLOCK]).await.map_err(from_pg)?;
+        let mut ids = rows.iter().map(|r| r.try_get::<_, i64>(0)).collect::<Result<Vec<_>, _>>().map_err(from_pg)?;
+        ids.sort_unstable();
+        let mut reserved = self.reserved_ids();
+        reserved.extend(ids);
+        reserved.pop_front().map(TaskId).ok_or_else(|| crate::error::internal("the id sequence gave nothing"))
+    }
+
+    #[tracing::instrument(name = "postgres.tasks.insert", skip_all, fields(task_id = %event.data.id))]
+    async fn insert(&self, event: &TaskEvent, inbox: Option<InboxKey>) -> Result<Inserted, RepoError> {
+        let task = &event.data;
+        let cols = TaskColumns::of(task)?;
+        let (id, user, search) = (task.id.0, task.user_id.as_str(), task.search_text());
+        let topics = topic_names(&event.event_type.topics());
+        let revision = i64::from(task.revision);
+        // Serialised by the driver straight into the parameter buffer.
+        let payload = Json(event);
+        let params: [&(dyn ToSql + Sync); 21] = [
+            &id,
             &user,
             &task.title,
             &task.description,
@@ -114,10 +147,12 @@ impl TaskRepository for PgStore {
             &cols.series_id,
             &cols.series_occurrence,
             &cols.series_anchor_day,
+            &revision,
             &task.created_at,
             &task.updated_at,
-            &stamp.event_id,
-            &Json(&event),
+            &search,
+            &event.event_id,
+            &payload,
             &topics,
         ];
         let mut client = self.client().await?;
@@ -140,20 +175,22 @@ impl TaskRepository for PgStore {
                 row
             }
         };
-        let Some(row) = row else { return Ok(Inserted::Duplicate) };
+        if row.is_none() {
+            return Ok(Inserted::Duplicate);
+        }
         self.outbox_written();
-        task.id = TaskId(row.try_get(0).map_err(from_pg)?);
-        Ok(Inserted::Created(task))
+        Ok(Inserted::Created)
     }
 
-    #[tracing::instrument(name = "postgres.tasks.update", skip_all, fields(task_id = %task.id))]
-    async fn update(&self, mut task: Task, expected_revision: u32, stamp: Option<EventStamp>) -> Result<Task, RepoError> {
-        task.revision = expected_revision.wrapping_add(1);
-        keep_micros(&mut task);
-        let cols = TaskColumns::of(&task)?;
-        let (id, user) = (task.id.0, task.user_id.as_str());
+    #[tracing::instrument(name = "postgres.tasks.update", skip_all, fields(task_id = %event.data.id))]
+    async fn update(&self, event: &TaskEvent, expected_revision: u32) -> Result<(), RepoError> {
+        let task = &event.data;
+        let cols = TaskColumns::of(task)?;
+        let (id, user, search) = (task.id.0, task.user_id.as_str(), task.search_text());
         let (revision, expected) = (i64::from(task.revision), i64::from(expected_revision));
-        let params: [&(dyn ToSql + Sync); 17] = [
+        let topics = topic_names(&event.event_type.topics());
+        let payload = Json(event);
+        let params: [&(dyn ToSql + Sync); 21] = [
             &id,
             &user,
             &task.title,
@@ -170,47 +207,54 @@ impl TaskRepository for PgStore {
             &cols.series_anchor_day,
             &revision,
             &task.updated_at,
+            &search,
             &expected,
+            &event.event_id,
+            &payload,
+            &topics,
         ];
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(from_pg)?;
-        let statement = tx.prepare_cached(UPDATE_TASK).await.map_err(from_pg)?;
-        let updated = tx.query_opt(&statement, &params).await.map_err(|e| {
-            // Moving the task onto an occurrence its series already has.
-            if is_unique_violation(&e, Some("tasks_series_occurrence_key")) { RepoError::Conflict } else { from_pg(e) }
-        })?;
-        let Some(updated) = updated else {
-            let statement = tx.prepare_cached(REVISION_OF).await.map_err(from_pg)?;
-            let exists = tx.query_opt(&statement, &[&id, &user]).await.map_err(from_pg)?.is_some();
-            return Err(if exists { RepoError::Conflict } else { RepoError::NotFound });
-        };
-        task.created_at = updated.try_get(0).map_err(from_pg)?;
-        if let Some(stamp) = stamp {
-            enqueue_task_event(&tx, &stamp.event(&task)).await?;
+        let client = self.client().await?;
+        let statement = client.prepare_cached(UPDATE_TASK).await.map_err(from_pg)?;
+        let updated: i64 = client
+            .query_one(&statement, &params)
+            .await
+            .map_err(|e| {
+                // Moving the task onto an occurrence its series already has.
+                if is_unique_violation(&e, Some("tasks_series_occurrence_key")) {
+                    RepoError::Conflict
+                } else {
+                    from_pg(e)
+                }
+            })?
+            .try_get(0)
+            .map_err(from_pg)?;
+        drop(client);
+        if updated == 0 {
+            return Err(conflict_or_missing(self, id, user).await);
         }
-        tx.commit().await.map_err(from_pg)?;
-        if stamp.is_some() {
-            self.outbox_written();
-        }
-        Ok(task)
+        self.outbox_written();
+        Ok(())
     }
 
-    #[tracing::instrument(name = "postgres.tasks.delete", skip_all, fields(user_id = %user_id, task_id = %id))]
-    async fn delete(&self, user_id: &UserId, id: TaskId, stamp: EventStamp) -> Result<Option<Task>, RepoError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(from_pg)?;
-        let statement = tx
-            .prepare_cached(&format!("DELETE FROM tasks WHERE id = $1 AND user_id = $2 RETURNING {TASK_COLUMNS}"))
+    #[tracing::instrument(name = "postgres.tasks.delete", skip_all, fields(task_id = %event.data.id))]
+    async fn delete(&self, event: &TaskEvent, expected_revision: u32) -> Result<(), RepoError> {
+        let (id, user) = (event.data.id.0, event.data.user_id.as_str());
+        let expected = i64::from(expected_revision);
+        let topics = topic_names(&event.event_type.topics());
+        let client = self.client().await?;
+        let statement = client.prepare_cached(DELETE_TASK).await.map_err(from_pg)?;
+        let deleted: i64 = client
+            .query_one(&statement, &[&id, &user, &expected, &event.event_id, &Json(event), &topics])
             .await
+            .map_err(from_pg)?
+            .try_get(0)
             .map_err(from_pg)?;
-        let Some(row) = tx.query_opt(&statement, &[&id.0, &user_id.as_str()]).await.map_err(from_pg)? else {
-            return Ok(None);
-        };
-        let task = task_from_row(&row)?;
-        enqueue_task_event(&tx, &stamp.event(&task)).await?;
-        tx.commit().await.map_err(from_pg)?;
+        drop(client);
+        if deleted == 0 {
+            return Err(conflict_or_missing(self, id, user).await);
+        }
         self.outbox_written();
-        Ok(Some(task))
+        Ok(())
     }
 
     #[tracing::instrument(name = "postgres.tasks.get", skip_all, fields(user_id = %user_id, task_id = %id))]
@@ -236,7 +280,12 @@ impl TaskRepository for PgStore {
             // zero long).
             None if query.offset > 0 || query.limit == 0 => {
                 let statement = client.prepare_cached(&listing.count_sql()).await.map_err(from_pg)?;
-                client.query_one(&statement, &listing.filter_params()).await.map_err(from_pg)?.try_get(0).map_err(from_pg)?
+                client
+                    .query_one(&statement, &listing.filter_params())
+                    .await
+                    .map_err(from_pg)?
+                    .try_get(0)
+                    .map_err(from_pg)?
             }
             None => 0,
         };
@@ -245,7 +294,12 @@ impl TaskRepository for PgStore {
     }
 
     #[tracing::instrument(name = "postgres.tasks.reminder_candidates", skip_all)]
-    async fn reminder_candidates(&self, from: OffsetDateTime, to: OffsetDateTime, limit: u32) -> Result<Vec<Task>, RepoError> {
+    async fn reminder_candidates(
+        &self,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<Task>, RepoError> {
         let client = self.client().await?;
         let statement = client
             .prepare_cached(&format!(
@@ -281,10 +335,18 @@ impl TaskRepository for PgStore {
     async fn record_reminder(&self, event: &ReminderEvent) -> Result<bool, RepoError> {
         let client = self.client().await?;
         let statement = client.prepare_cached(RECORD_REMINDER).await.map_err(from_pg)?;
+        let topic = Topic::Reminders.name();
         let written = client
             .execute(
                 &statement,
-                &[&event.data.task_id.0, &event.data.due_date, &event.event_id, &event.data.user_id.as_str(), &Json(event)],
+                &[
+                    &event.data.task_id.0,
+                    &event.data.due_date,
+                    &event.event_id,
+                    &event.data.user_id.as_str(),
+                    &Json(event),
+                    &topic,
+                ],
             )
             .await
             .map_err(from_pg)?;
@@ -300,7 +362,7 @@ impl TaskRepository for PgStore {
 struct Listing<'a> {
     user: &'a str,
     query: &'a TaskQuery,
-    /// `%text%` with `\`, `%` and `_` escaped, for ILIKE.
+    /// `%text%`, folded as the stored `search_text` is, with `\`, `%` and `_` escaped, for LIKE.
     pattern: Option<String>,
     priority: Option<i16>,
     /// Page size and start.
@@ -314,7 +376,8 @@ struct Listing<'a> {
 impl<'a> Listing<'a> {
     fn new(user_id: &'a UserId, query: &'a TaskQuery) -> Self {
         let pattern = query.text.as_deref().map(|text| {
-            let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            let folded = fold_for_search(text);
+            let escaped = folded.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
             format!("%{escaped}%")
         });
         let mut where_sql = String::from("user_id = $1");
@@ -331,7 +394,7 @@ impl<'a> Listing<'a> {
         add("tags @> ARRAY[?::text]", query.tag.is_some());
         add("due_date < ?", query.due_before.is_some());
         add("due_date > ?", query.due_after.is_some());
-        add("(title ILIKE ? OR description ILIKE ?)", pattern.is_some());
+        add("search_text LIKE ?", pattern.is_some());
         let priority = query.priority_id.map(|p| i16::from(p.get()));
         Self {
             user: user_id.as_str(),

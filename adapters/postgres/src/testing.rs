@@ -1,5 +1,12 @@
-//! Throwaway databases for tests: each test gets its own, so tests run in parallel and leave
-//! nothing behind.
+//! Test support (feature `testing`): throwaway databases, so tests run in parallel and leave
+//! nothing behind; a throwaway server to stop under a running store; and the adapter's own
+//! statements, for benchmarks that run them without the app (pgbench).
+
+/// The statements behind a task creation and an audit append, as the adapter runs them.
+pub mod statements {
+    pub use crate::ledgers::APPEND_AUDIT;
+    pub use crate::tasks::INSERT_TASK;
+}
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -7,11 +14,11 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use todo_ports::RepoError;
-use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
+use tokio_postgres::error::SqlState;
 
-use crate::error::{from_pg, internal};
 use crate::PgConfig;
+use crate::error::{from_pg, internal};
 
 /// Prefix of every database [`TempDatabase`] creates; followed by the creating process's id.
 const PREFIX: &str = "todo_test_";
@@ -33,7 +40,11 @@ impl TempDatabase {
     pub async fn create(admin_url: &str) -> Result<Self, RepoError> {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let pid = std::process::id();
-        let name = format!("{PREFIX}{pid}_{}_{}", NEXT.fetch_add(1, Ordering::Relaxed), &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let name = format!(
+            "{PREFIX}{pid}_{}_{}",
+            NEXT.fetch_add(1, Ordering::Relaxed),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
         let admin = admin(admin_url).await?;
         drop_orphans(&admin).await;
         // Identifiers cannot be parameters; the name is made of digits, letters and '_' above.
@@ -158,6 +169,7 @@ impl ThrowawayServer {
     ///
     /// # Panics
     /// When `initdb` fails.
+    #[allow(clippy::expect_used)]
     pub fn init(bin: PathBuf) -> Self {
         let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
         let dir = std::env::temp_dir().join(format!("todo-pg-throwaway-{}-{port}", std::process::id()));
@@ -166,7 +178,8 @@ impl ThrowawayServer {
         assert!(chown.success());
         let server = Self { bin, dir, port };
         let data = server.data();
-        server.as_postgres("initdb", &["-D", &data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"]);
+        server
+            .as_postgres("initdb", &["-D", &data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"]);
         server
     }
 
@@ -179,8 +192,7 @@ impl ThrowawayServer {
     /// # Panics
     /// When `pg_ctl start` fails.
     pub fn start(&self) {
-        let options =
-            format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.port, self.dir.display());
+        let options = format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.port, self.dir.display());
         let log = self.dir.join("server.log").display().to_string();
         self.as_postgres("pg_ctl", &["-D", &self.data(), "-o", &options, "-l", &log, "-w", "-t", "60", "start"]);
     }

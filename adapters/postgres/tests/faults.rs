@@ -5,25 +5,29 @@
 //!   drain publishes the event;
 //! * a process killed in the middle of a drain, holding its lanes: its transaction dies with
 //!   it, the lanes are released, and a fresh drain publishes every record;
-//! * the bus down for a while under a running relay: events pile up, then all go out, once
-//!   each and in each user's order, and new ones go out within milliseconds.
+//! * the bus down for a while under the production relay (`OutboxRelay::run`): events pile up
+//!   while it backs off, then all go out, once each and in each user's order, and new ones go
+//!   out within milliseconds.
 //!
 //! The child processes are this test binary run again on an `#[ignore]`d test
 //! (`child_process`), told what to do through environment variables.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test or benchmark: a failed expectation is its failure
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use todo_adapter_postgres::testing::TempDatabase;
 use todo_adapter_postgres::{PgConfig, PgStore};
 use todo_contract_tests::stack::stack;
-use todo_contract_tests::store::{stamp, task, user, RecordingBus, Store};
+use todo_contract_tests::store::{RecordingBus, Store, event, task, user};
 use todo_ports::model::{Event, TaskEventType, Topic, UserId};
-use todo_ports::{BatchPublishError, BusError, EventBus, Inserted, Outbox, OutboxWait, TaskRepository};
+use todo_ports::{BatchPublishError, BusError, EventBus, Inserted, Outbox, TaskRepository};
+use todo_tasks::OutboxRelay;
 use uuid::Uuid;
 
 const CHILD_URL: &str = "TODO_PG_FAULT_CHILD_URL";
@@ -41,18 +45,27 @@ async fn connect(db: &TempDatabase) -> Arc<PgStore> {
 
 /// Stores a task of `user`; returns its event id.
 async fn write(tasks: &dyn TaskRepository, user: &UserId, title: &str) -> Uuid {
-    let st = stamp(TaskEventType::Created);
-    let r = tasks.insert(task(user, title), st, None).await.expect("insert");
-    assert!(matches!(r, Inserted::Created(_)), "{r:?}");
-    st.event_id
+    let created = event(TaskEventType::Created, &task(user, title).with_id(tasks.next_id().await.expect("next id")));
+    assert_eq!(tasks.insert(&created, None).await.expect("insert"), Inserted::Created);
+    created.event_id
 }
 
-/// The records of task events, in outbox order.
+/// The records of task events, per topic in outbox order (a drain batches each topic apart).
 fn records_of(events: &[Uuid]) -> Vec<(Topic, Uuid)> {
-    events.iter().flat_map(|&id| [(Topic::TaskEvents, id), (Topic::TaskUpdates, id)]).collect()
+    let mut records: Vec<(Topic, Uuid)> =
+        events.iter().flat_map(|&id| [(Topic::TaskEvents, id), (Topic::TaskUpdates, id)]).collect();
+    records.sort_by_key(|(topic, _)| *topic);
+    records
 }
 
-/// A bus that accepts the first publish and then never answers: the drain hangs mid-way.
+/// What `bus` accepted of `user`, per topic in order.
+fn accepted_of(bus: &RecordingBus, user: &UserId) -> Vec<(Topic, Uuid)> {
+    let mut records = bus.accepted_of(user);
+    records.sort_by_key(|(topic, _)| *topic);
+    records
+}
+
+/// A bus that takes a batch and then never answers: the drain hangs mid-way, its lanes held.
 struct HangingBus {
     published: AtomicBool,
 }
@@ -60,14 +73,13 @@ struct HangingBus {
 #[async_trait]
 impl EventBus for HangingBus {
     async fn publish(&self, _topic: Topic, _event: &Event) -> Result<(), BusError> {
-        if self.published.swap(true, Ordering::SeqCst) {
-            println!("CHILD HANGING");
-            std::future::pending::<()>().await;
-        }
-        Ok(())
+        std::future::pending().await
     }
 
     async fn publish_batch(&self, _topic: Topic, _events: &[Event]) -> Result<(), BatchPublishError> {
+        if !self.published.swap(true, Ordering::SeqCst) {
+            println!("CHILD HANGING");
+        }
         std::future::pending().await
     }
 }
@@ -139,7 +151,7 @@ async fn an_event_committed_before_a_crash_is_published_after_it() {
     assert_eq!(store.pending().await.expect("pending"), 2, "the committed event is not in the outbox");
     let bus = RecordingBus::new();
     Store::of(store.clone()).drain_all(&bus).await;
-    assert_eq!(bus.accepted_of(&u), records_of(&committed));
+    assert_eq!(accepted_of(&bus, &u), records_of(&committed));
 }
 
 /// A process killed while draining (its bus hung after taking one record) loses nothing: its
@@ -164,27 +176,11 @@ async fn a_drain_killed_midway_loses_nothing() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(bus.accepted_of(&u), records_of(&committed));
+    assert_eq!(accepted_of(&bus, &u), records_of(&committed));
     assert_eq!(store.pending().await.expect("pending"), 0);
 }
 
-/// A relay loop as the app runs one: drain while there is work, wait for work when idle (up to
-/// 5 s, so that a quick publish can only come from the notification), back off after failures.
-async fn relay(outbox: Arc<dyn Outbox>, bus: Arc<RecordingBus>, stop: Arc<AtomicBool>) {
-    let mut backoff = Duration::from_millis(50);
-    while !stop.load(Ordering::SeqCst) {
-        match outbox.drain(bus.clone(), 64).await {
-            Ok(r) if r.published > 0 => backoff = Duration::from_millis(50),
-            Ok(r) if r.failed == 0 => outbox.wait(OutboxWait::ForWork(Duration::from_secs(5))).await,
-            _ => {
-                outbox.wait(OutboxWait::Pause(backoff)).await;
-                backoff = (backoff * 2).min(Duration::from_millis(800));
-            }
-        }
-    }
-}
-
-/// With the bus down for a while under a running relay, events pile up; once it is back they
+/// With the bus down for a while under the app's relay, events pile up; once it is back they
 /// all go out, once each and in each user's order, and a new event goes out at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_pile_up_while_the_bus_is_down_and_all_go_out_after() {
@@ -192,10 +188,18 @@ async fn events_pile_up_while_the_bus_is_down_and_all_go_out_after() {
     let store = connect(&db).await;
     let bus = RecordingBus::new();
     bus.set_down(true);
-    let stop = Arc::new(AtomicBool::new(false));
-    let relaying = tokio::spawn(relay(store.clone(), bus.clone(), stop.clone()));
+    let relay = OutboxRelay::new(store.clone(), bus.clone());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let relaying = tokio::spawn(async move {
+        relay
+            .run(async move {
+                let _ = stopped.await;
+            })
+            .await;
+    });
 
     let users = [user("outage-a"), user("outage-b"), user("outage-c")];
+    let down_since = tokio::time::Instant::now();
     let mut writers = tokio::task::JoinSet::new();
     for u in users.clone() {
         let tasks: Arc<dyn TaskRepository> = store.clone();
@@ -216,6 +220,7 @@ async fn events_pile_up_while_the_bus_is_down_and_all_go_out_after() {
     assert!(bus.accepted().is_empty());
     assert!(bus.failures() > 0, "the relay never tried");
 
+    let down_for = down_since.elapsed() + Duration::from_secs(1);
     bus.set_down(false);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while store.pending().await.expect("pending") > 0 {
@@ -224,8 +229,27 @@ async fn events_pile_up_while_the_bus_is_down_and_all_go_out_after() {
     }
     assert_eq!(bus.accepted().len(), 180);
     for (u, ids) in &written {
-        assert_eq!(bus.accepted_of(u), records_of(ids), "{u}'s order");
+        let of_topic = |topic: Topic| {
+            bus.accepted_of(u).into_iter().filter(|(t, _)| *t == topic).map(|(_, id)| id).collect::<Vec<_>>()
+        };
+        assert_eq!(of_topic(Topic::TaskEvents), *ids, "{u}'s order on task-events");
+        assert_eq!(of_topic(Topic::TaskUpdates), *ids, "{u}'s order on task-updates");
     }
+    // Each failed drain fails at most one publish per user and topic; the relay's back-off
+    // (Policy::RELAY) allows only so many drains in the time the bus was down.
+    let mut waited = Duration::ZERO;
+    let allowed = 1 + todo_retry::Policy::RELAY
+        .delays()
+        .take_while(|d| {
+            waited += *d;
+            waited <= down_for
+        })
+        .count();
+    let drains = bus.failures().div_ceil(users.len() * 2);
+    assert!(
+        drains <= allowed,
+        "{drains} failed drains in {down_for:?}: the relay did not back off (at most {allowed})"
+    );
 
     // Idle again: a new event is published on the outbox notification, not a polling period.
     tokio::time::sleep(Duration::from_millis(700)).await;
@@ -239,6 +263,6 @@ async fn events_pile_up_while_the_bus_is_down_and_all_go_out_after() {
     eprintln!("commit-to-publish latency after recovery: {latency:?}");
     assert!(latency < Duration::from_secs(1), "published after {latency:?}: the relay was not woken");
 
-    stop.store(true, Ordering::SeqCst);
-    relaying.abort();
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(5), relaying).await.expect("the relay stops on shutdown").expect("join");
 }

@@ -7,13 +7,15 @@
 //! (`$TODO_STACK_PG_BIN`, else /usr/lib/postgresql/15/bin); skipped loudly without them, and
 //! failing instead under `TODO_REQUIRE_STACK=1`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test or benchmark: a failed expectation is its failure
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use todo_adapter_postgres::testing::ThrowawayServer;
 use todo_adapter_postgres::{PgConfig, PgStore};
-use todo_contract_tests::store::{stamp, task, user, RecordingBus};
+use todo_contract_tests::store::{RecordingBus, event, task, user};
 use todo_ports::model::TaskEventType;
 use todo_ports::{AuditLog, Inserted, Outbox, OutboxWait, RepoError, TaskQuery, TaskRepository};
 
@@ -50,14 +52,18 @@ async fn the_store_is_unavailable_while_postgres_is_down_and_recovers_by_itself(
     };
     let store = PgStore::connect(config).await.expect("connect");
     let u = user("outage");
-    let created = store.insert(task(&u, "before"), stamp(TaskEventType::Created), None).await.expect("insert");
-    let Inserted::Created(before) = created else { panic!("not created") };
+    let before = task(&u, "before").with_id(store.next_id().await.expect("next id"));
+    assert_eq!(store.insert(&event(TaskEventType::Created, &before), None).await.expect("insert"), Inserted::Created);
 
     tokio::task::block_in_place(|| server.stop());
-    unavailable("insert", store.insert(task(&u, "during"), stamp(TaskEventType::Created), None).await);
+    // Ids come from a block reserved before the outage.
+    let during = task(&u, "during").with_id(store.next_id().await.expect("a reserved id"));
+    unavailable("insert", store.insert(&event(TaskEventType::Created, &during), None).await);
     unavailable("get", store.get(&u, before.id).await);
     unavailable("list", TaskRepository::list(store.as_ref(), &u, &TaskQuery::default()).await);
-    unavailable("update", store.update(before.clone(), 0, None).await);
+    let renamed = todo_ports::model::Task { title: "renamed".into(), revision: 1, ..before.clone() };
+    unavailable("update", store.update(&event(TaskEventType::Updated, &renamed), 0).await);
+    unavailable("delete", store.delete(&event(TaskEventType::Deleted, &before), 0).await);
     unavailable("drain", store.drain(RecordingBus::new(), 10).await);
     unavailable("pending", store.pending().await);
     unavailable("audit", AuditLog::list(store.as_ref(), &u, 10).await);
@@ -67,8 +73,9 @@ async fn the_store_is_unavailable_while_postgres_is_down_and_recovers_by_itself(
     tokio::task::block_in_place(|| server.start());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let after = loop {
-        match store.insert(task(&u, "after"), stamp(TaskEventType::Created), None).await {
-            Ok(Inserted::Created(t)) => break t,
+        let t = task(&u, "after").with_id(store.next_id().await.expect("a reserved id"));
+        match store.insert(&event(TaskEventType::Created, &t), None).await {
+            Ok(Inserted::Created) => break t,
             Ok(other) => panic!("{other:?}"),
             Err(RepoError::Unavailable(_)) if tokio::time::Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -100,7 +107,8 @@ async fn the_store_is_unavailable_while_postgres_is_down_and_recovers_by_itself(
                 })
             };
             tokio::time::sleep(Duration::from_millis(50)).await;
-            store.insert(task(&u, "ping"), stamp(TaskEventType::Created), None).await.expect("insert");
+            let ping = task(&u, "ping").with_id(store.next_id().await.expect("next id"));
+            store.insert(&event(TaskEventType::Created, &ping), None).await.expect("insert");
             if waiting.await.expect("join") < Duration::from_secs(2) {
                 return true;
             }

@@ -2,13 +2,15 @@
 //! from the local stack (skipped loudly without it). A second `PgStore` on the same database
 //! stands in for another replica: it has its own pool and its own listening connection.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test or benchmark: a failed expectation is its failure
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use todo_adapter_postgres::testing::TempDatabase;
 use todo_adapter_postgres::PgStore;
+use todo_adapter_postgres::testing::TempDatabase;
 use todo_contract_tests::stack::stack;
-use todo_contract_tests::store::{stamp, task, user};
+use todo_contract_tests::store::{event, task, user};
 use todo_ports::model::TaskEventType;
 use todo_ports::{Outbox, OutboxWait, TaskRepository};
 
@@ -30,7 +32,8 @@ async fn wake_latency(waiter: &Arc<PgStore>, writer: &Arc<PgStore>) -> Duration 
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
     let u = user("wake");
-    writer.insert(task(&u, "wake"), stamp(TaskEventType::Created), None).await.expect("insert");
+    let t = task(&u, "wake").with_id(writer.next_id().await.expect("next id"));
+    writer.insert(&event(TaskEventType::Created, &t), None).await.expect("insert");
     let waited = waiting.await.expect("join");
     assert!(waited >= Duration::from_millis(100), "woke before the write, after {waited:?}");
     waited - Duration::from_millis(100)

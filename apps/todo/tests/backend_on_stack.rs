@@ -2,6 +2,8 @@
 //! PostgreSQL with a real `daprd` sidecar, events through Kafka, reminders through the Dapr
 //! Scheduler (Jobs API). Skipped loudly without the stack, failing under `TODO_REQUIRE_STACK=1`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test or benchmark: a failed expectation is its failure
+
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -9,9 +11,9 @@ use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use todo_adapter_postgres::testing::TempDatabase;
-use todo_contract_tests::dapr_harness::{dapr_run, free_port, sockets_off_loopback, Sidecar, SidecarSpec};
+use todo_contract_tests::dapr_harness::{Sidecar, SidecarSpec, dapr_run, free_port, sockets_off_loopback};
 
 async fn call(addr: std::net::SocketAddr, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
@@ -47,7 +49,7 @@ async fn the_backend_runs_on_postgres_kafka_and_the_dapr_scheduler() {
     let dapr_port = free_port();
     let prefix = run.topic_prefix();
     let url = db.url().to_owned();
-    let config = todo::Config::from_lookup(|k| match k {
+    let config = todo_runtime::Config::from_lookup(|k| match k {
         "DATABASE_URL" => Some(url.clone()),
         "DAPR_HTTP_PORT" => Some(dapr_port.to_string()),
         "TOPIC_PREFIX" => Some(prefix.clone()),
@@ -55,17 +57,23 @@ async fn the_backend_runs_on_postgres_kafka_and_the_dapr_scheduler() {
     })
     .unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let app = tokio::spawn(todo::run(config, listener, async move {
+    let app = tokio::spawn(todo_runtime::run(config, listener, async move {
         let _ = stopped.await;
     }));
-    let spec = SidecarSpec { app_port: Some(addr.port()), http_port: dapr_port, ..SidecarSpec::new(run.app_id("backend")) };
+    let spec =
+        SidecarSpec { app_port: Some(addr.port()), http_port: dapr_port, ..SidecarSpec::new(run.app_id("backend")) };
     let sidecar = Sidecar::start(run, spec).await;
 
     // complete a monthly task: task.completed goes through the outbox, Dapr and Kafka to the
     // recurring-task consumer, which creates the next instance in PostgreSQL
-    let (status, task) = call(addr, Method::POST, "/api/e2e/tasks", Some(json!({
-        "title": "Pay rent", "due_date": "2028-01-31T09:00:00Z", "recurrence": {"frequency": "monthly"}
-    })))
+    let (status, task) = call(
+        addr,
+        Method::POST,
+        "/api/e2e/tasks",
+        Some(json!({
+            "title": "Pay rent", "due_date": "2028-01-31T09:00:00Z", "recurrence": {"frequency": "monthly"}
+        })),
+    )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{task}");
     let (status, _) = call(addr, Method::PATCH, &format!("/api/e2e/tasks/{}/complete", task["id"]), None).await;
@@ -85,13 +93,20 @@ async fn the_backend_runs_on_postgres_kafka_and_the_dapr_scheduler() {
     let due = (time::OffsetDateTime::now_utc() + time::Duration::seconds(62))
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap();
-    let (status, _) = call(addr, Method::POST, "/api/e2e/tasks", Some(json!({
-        "title": "Stand-up", "due_date": due, "reminder_offset_minutes": 1
-    })))
+    let (status, _) = call(
+        addr,
+        Method::POST,
+        "/api/e2e/tasks",
+        Some(json!({
+            "title": "Stand-up", "due_date": due, "reminder_offset_minutes": 1
+        })),
+    )
     .await;
     assert_eq!(status, StatusCode::CREATED);
     eventually("the reminder through the Jobs API and Kafka", Duration::from_secs(30), async || {
-        call(addr, Method::GET, "/api/e2e/notifications", None).await.1["items"].as_array().is_some_and(|a| a.len() == 1)
+        call(addr, Method::GET, "/api/e2e/notifications", None).await.1["items"]
+            .as_array()
+            .is_some_and(|a| a.len() == 1)
     })
     .await;
     let (_, notes) = call(addr, Method::GET, "/api/e2e/notifications", None).await;

@@ -2,6 +2,8 @@
 //! and the database going away under the running app. Needs the local stack
 //! (`infra/local/stack up`); skipped loudly without it, failing under `TODO_REQUIRE_STACK=1`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test or benchmark: a failed expectation is its failure
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +13,7 @@ use todo_adapter_memory::{InMemoryEventBus, InMemoryStateStore};
 use todo_adapter_postgres::testing::{TempDatabase, ThrowawayServer};
 use todo_adapter_postgres::{PgConfig, PgStore};
 use todo_contract_tests::store::RecordingBus;
-use todo_ports::model::{Event, Task, TaskId, TaskPatch, Topic, UserId};
+use todo_ports::model::{Event, Frequency, RecurrenceInput, Task, TaskId, TaskPatch, Topic, UserId};
 use todo_ports::{
     EventHandler, Outbox, ReminderJob, Scheduler, SchedulerError, SweepService, SystemClock, TaskQuery, TaskService,
 };
@@ -68,7 +70,7 @@ async fn three_concurrent_sweeps_make_no_duplicate_instance_and_no_duplicate_rem
         let overdue_daily = TaskPatch {
             title: Some(format!("water plants {i}")),
             due_date: Some(Some(now - time::Duration::hours(23))),
-            recurrence: Some(Some(("daily".into(), None))),
+            recurrence: Some(Some(RecurrenceInput { frequency: Frequency::Daily, interval: None })),
             reminder_offset_minutes: Some(0),
             ..TaskPatch::default()
         };
@@ -85,7 +87,8 @@ async fn three_concurrent_sweeps_make_no_duplicate_instance_and_no_duplicate_rem
     let mut instances = 0;
     let mut reminders = 0;
     for _round in 0..3 {
-        let (a, b, c) = tokio::join!(replicas[0].0.sweep.sweep(), replicas[1].0.sweep.sweep(), replicas[2].0.sweep.sweep());
+        let (a, b, c) =
+            tokio::join!(replicas[0].0.sweep.sweep(), replicas[1].0.sweep.sweep(), replicas[2].0.sweep.sweep());
         for report in [a, b, c] {
             let report = report.expect("sweep");
             instances += report.instances;
@@ -95,7 +98,8 @@ async fn three_concurrent_sweeps_make_no_duplicate_instance_and_no_duplicate_rem
     assert_eq!((instances, reminders), (20, 20), "each overdue series continued once, each reminder raised once");
 
     let published = drain(store).await;
-    let count = |kind: &str| published.iter().filter(|(t, e)| *t != Topic::TaskUpdates && e.event_type() == kind).count();
+    let count =
+        |kind: &str| published.iter().filter(|(t, e)| *t != Topic::TaskUpdates && e.event_type() == kind).count();
     assert_eq!((count("task.created"), count("reminder.due")), (20, 20));
     let mut open = 0;
     for i in 0..20 {
@@ -113,7 +117,7 @@ async fn one_event_delivered_five_times_has_one_effect() {
     let patch = TaskPatch {
         title: Some("report".into()),
         due_date: Some(Some(OffsetDateTime::now_utc() + time::Duration::minutes(30))),
-        recurrence: Some(Some(("weekly".into(), None))),
+        recurrence: Some(Some(RecurrenceInput { frequency: Frequency::Weekly, interval: None })),
         ..TaskPatch::default()
     };
     let task = todo.tasks.create(&u, patch).await.unwrap();
@@ -121,7 +125,11 @@ async fn one_event_delivered_five_times_has_one_effect() {
     todo.tasks.complete(&u, task.id).await.unwrap();
     let published = drain(&store).await;
     let first = |kind: &str| {
-        published.iter().find(|(t, e)| *t != Topic::TaskUpdates && e.event_type() == kind).map(|(_, e)| e.clone()).unwrap()
+        published
+            .iter()
+            .find(|(t, e)| *t != Topic::TaskUpdates && e.event_type() == kind)
+            .map(|(_, e)| e.clone())
+            .unwrap()
     };
     let (completed, due) = (first("task.completed"), first("reminder.due"));
 
@@ -142,7 +150,8 @@ async fn one_event_delivered_five_times_has_one_effect() {
         }
     }
 
-    let open: Vec<Task> = todo.tasks.list(&u, TaskQuery { completed: Some(false), ..TaskQuery::default() }).await.unwrap().items;
+    let open: Vec<Task> =
+        todo.tasks.list(&u, TaskQuery { completed: Some(false), ..TaskQuery::default() }).await.unwrap().items;
     assert_eq!(open.len(), 1, "one next instance");
     assert_eq!(open[0].series.unwrap().occurrence, 1);
     let audited = todo_ports::ActivityService::audit(todo.activity.as_ref(), &u, 50).await.unwrap();
@@ -196,7 +205,7 @@ mod http {
     async fn once_run_returns_the_app_holds_no_connection_to_its_database() {
         let Some(db) = database("app shutdown on postgres").await else { return };
         let url = db.url().to_owned();
-        let config = todo::Config::from_lookup(|k| match k {
+        let config = todo_runtime::Config::from_lookup(|k| match k {
             "DATABASE_URL" => Some(url.clone()),
             "SWEEP_INTERVAL_SECS" => Some("0".into()),
             _ => None,
@@ -205,10 +214,11 @@ mod http {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let app = tokio::spawn(todo::run(config, listener, async move {
+        let app = tokio::spawn(todo_runtime::run(config, listener, async move {
             let _ = stopped.await;
         }));
-        // A due date schedules a reminder job, whose timer holds the store after `run` returns.
+        // A due date makes the planner schedule a reminder job, whose timer holds the store
+        // after `run` returns.
         let due = (OffsetDateTime::now_utc() + Duration::from_secs(7200))
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap();
@@ -253,7 +263,7 @@ mod http {
             server
         });
         let url = server.url();
-        let mut config = todo::Config::from_lookup(|k| match k {
+        let mut config = todo_runtime::Config::from_lookup(|k| match k {
             "DATABASE_URL" => Some(url.clone()),
             "DATABASE_POOL_SIZE" => Some("4".into()),
             _ => None,
@@ -267,7 +277,7 @@ mod http {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let app = tokio::spawn(todo::run(config, listener, async move {
+        let app = tokio::spawn(todo_runtime::run(config, listener, async move {
             let _ = stopped.await;
         }));
         let mut created = (StatusCode::SERVICE_UNAVAILABLE, Value::Null);

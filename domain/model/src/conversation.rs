@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::ids::parse_key_part;
-use crate::{UserId, ValidationError};
+use crate::{UserId, ValidationError, check_instant, check_multiline};
 
 /// Longest message content, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 32_000;
@@ -98,11 +98,17 @@ pub struct Message {
 }
 
 impl Message {
-    /// Checks a message's content.
+    /// Checks a message's content and time.
+    ///
+    /// # Errors
+    /// A [`ValidationError`] about `content` (empty, too long, control characters other than
+    /// newline and tab) or `timestamp` (outside years 1 to 9999).
     pub fn new(role: Role, content: String, timestamp: OffsetDateTime) -> Result<Self, ValidationError> {
         if content.is_empty() {
             return Err(ValidationError::new("content", "must not be empty"));
         }
+        check_multiline("content", &content)?;
+        let timestamp = check_instant("timestamp", timestamp)?;
         if content.chars().count() > MAX_MESSAGE_CHARS {
             return Err(ValidationError::new("content", format!("must be at most {MAX_MESSAGE_CHARS} characters")));
         }
@@ -154,10 +160,8 @@ mod tests {
 
     #[test]
     fn the_key_follows_the_seed_format() {
-        let key = ConversationKey {
-            user_id: UserId::parse("u1").unwrap(),
-            session_id: SessionId::parse("s-9").unwrap(),
-        };
+        let key =
+            ConversationKey { user_id: UserId::parse("u1").unwrap(), session_id: SessionId::parse("s-9").unwrap() };
         assert_eq!(key.to_string(), "conversation:u1:s-9");
     }
 
@@ -167,5 +171,6 @@ mod tests {
         let now = OffsetDateTime::UNIX_EPOCH;
         assert_eq!(Message::new(Role::User, String::new(), now).unwrap_err().field, "content");
         assert!(Message::new(Role::User, "hi".into(), now).is_ok());
+        assert_eq!(Message::new(Role::User, "a\u{0}".into(), now).unwrap_err().field, "content");
     }
 }

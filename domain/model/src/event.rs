@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{Task, TaskId, UserId};
+use crate::{Task, TaskId, UserId, ValidationError, check_instant, check_line};
 
 /// Schema version written into every event.
 pub const EVENT_VERSION: &str = "v1.0";
@@ -221,6 +221,35 @@ impl Event {
     }
 }
 
+impl Event {
+    /// Checks what a decoded event carries against the rules the domain keeps for what it
+    /// writes itself: every instant within years 1 to 9999 in UTC, no control characters in
+    /// titles. An event from the broker that fails this cannot have come from this system.
+    ///
+    /// # Errors
+    /// A [`ValidationError`] naming the offending field (`timestamp`, `data.due_date`, ...).
+    pub fn check(&self) -> Result<(), ValidationError> {
+        let instant = |field: &str, t: OffsetDateTime| check_instant(field, t).map(drop);
+        match self {
+            Self::Task(e) => {
+                instant("timestamp", e.timestamp)?;
+                instant("data.created_at", e.data.created_at)?;
+                instant("data.updated_at", e.data.updated_at)?;
+                if let Some(due) = e.data.due_date {
+                    instant("data.due_date", due)?;
+                }
+                check_line("data.title", &e.data.title)
+            }
+            Self::Reminder(e) => {
+                instant("timestamp", e.timestamp)?;
+                instant("data.due_date", e.data.due_date)?;
+                instant("data.reminder_time", e.data.reminder_time)?;
+                check_line("data.task_title", &e.data.task_title)
+            }
+        }
+    }
+}
+
 impl From<TaskEvent> for Event {
     fn from(e: TaskEvent) -> Self {
         Self::Task(e)
@@ -277,6 +306,18 @@ mod tests {
         let event: Event = serde_json::from_value(json).unwrap();
         assert_eq!(event.event_type(), "reminder.due");
         assert_eq!(event.user_id().as_str(), "usr_abc123");
+    }
+
+    #[test]
+    fn a_decoded_event_out_of_the_calendar_is_refused() {
+        let json = serde_json::json!({
+            "event_id": "a3c7f8e9-1234-5678-9abc-def012345678", "event_type": "task.created",
+            "timestamp": "0000-01-01T00:00:00+00:01", "version": "v1.0",
+            "data": {"id": 1, "user_id": "u", "title": "t", "completed": false,
+                     "created_at": "2025-12-11T10:30:00Z", "updated_at": "2025-12-11T10:30:00Z"}
+        });
+        let event: Event = serde_json::from_value(json).unwrap();
+        assert_eq!(event.check().unwrap_err().field, "timestamp");
     }
 
     #[test]

@@ -20,7 +20,8 @@ impl fmt::Display for TaskId {
 /// The owner of tasks, conversations and notifications. Carried by every event so that
 /// consumers can keep users' data apart.
 ///
-/// 1 to 128 characters from `A-Z a-z 0-9 _ - .` (no `:`; it separates state-store key parts).
+/// 1 to 128 characters from `A-Z a-z 0-9 _ - . @`, not made of dots alone (so never `.` or `..`
+/// in a path), and no `:` (it separates state-store key parts).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
 pub struct UserId(String);
@@ -58,8 +59,11 @@ pub(crate) fn parse_key_part(raw: &str, field: &str) -> Result<String, Validatio
     if raw.len() > 128 {
         return Err(ValidationError::new(field, "must be at most 128 characters"));
     }
-    if !raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')) {
-        return Err(ValidationError::new(field, "may contain only letters, digits, '_', '-' and '.'"));
+    if !raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'@')) {
+        return Err(ValidationError::new(field, "may contain only letters, digits, '_', '-', '.' and '@'"));
+    }
+    if raw.bytes().all(|b| b == b'.') {
+        return Err(ValidationError::new(field, "must not be made of dots alone"));
     }
     Ok(raw.to_owned())
 }
@@ -72,7 +76,9 @@ mod tests {
     fn user_ids_are_short_plain_words() {
         assert!(UserId::parse("usr_abc123").is_ok());
         assert!(UserId::parse("a.b-c").is_ok());
-        for bad in ["", "a:b", "a b", "ü", &"x".repeat(129)] {
+        assert!(UserId::parse("ada@example.org").is_ok());
+        assert!(UserId::parse(&"x".repeat(128)).is_ok());
+        for bad in ["", ".", "..", "...", "a:b", "a b", "a/b", "ü", "a\u{0}", &"x".repeat(129)] {
             assert_eq!(UserId::parse(bad).unwrap_err().field, "user_id", "{bad:?}");
         }
     }

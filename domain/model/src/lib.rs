@@ -8,18 +8,19 @@ mod conversation;
 mod error;
 mod event;
 mod ids;
+mod instant;
 mod task;
-mod timestamp;
+mod text;
 
-pub use conversation::{Conversation, ConversationKey, Message, Role, SessionId, MAX_MESSAGE_CHARS};
+pub use conversation::{Conversation, ConversationKey, MAX_MESSAGE_CHARS, Message, Role, SessionId};
 pub use error::ValidationError;
 pub use event::{
-    Channel, Event, Reminder, ReminderEvent, ReminderEventType, TaskEvent, TaskEventType, Topic,
-    EVENT_VERSION,
+    Channel, EVENT_VERSION, Event, Reminder, ReminderEvent, ReminderEventType, TaskEvent, TaskEventType, Topic,
 };
 pub use ids::{TaskId, UserId};
+pub use instant::{EARLIEST, LATEST, check_instant, parse_instant, truncate_to_micros};
 pub use task::{
-    Frequency, Priority, Recurrence, Series, Task, TaskPatch, DEFAULT_REMINDER_OFFSET_MINUTES,
-    MAX_DESCRIPTION_CHARS, MAX_REMINDER_OFFSET_MINUTES, MAX_TAGS, MAX_TAG_CHARS, MAX_TITLE_CHARS,
+    DEFAULT_REMINDER_OFFSET_MINUTES, Frequency, MAX_DESCRIPTION_CHARS, MAX_REMINDER_OFFSET_MINUTES, MAX_TAG_CHARS,
+    MAX_TAGS, MAX_TITLE_CHARS, Priority, Recurrence, RecurrenceInput, Series, Task, TaskPatch,
 };
-pub use timestamp::{truncate_to_micros, Timestamp};
+pub use text::{check_json, check_line, check_multiline, fold_for_search};

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{TaskId, UserId, ValidationError};
+use crate::{TaskId, UserId, ValidationError, check_instant, check_line, check_multiline, fold_for_search};
 
 /// Longest title, in characters, after trimming.
 pub const MAX_TITLE_CHARS: usize = 200;
@@ -40,7 +40,7 @@ pub struct Task {
     /// 1 (highest) to 4, or none.
     pub priority_id: Option<Priority>,
     /// When the task is due (UTC).
-    #[serde(with = "time::serde::rfc3339::option")]
+    #[serde(default, with = "time::serde::rfc3339::option")]
     pub due_date: Option<OffsetDateTime>,
     /// Free labels, at most 20 of up to 50 characters, without duplicates.
     #[serde(default)]
@@ -121,10 +121,7 @@ impl Frequency {
             "daily" => Ok(Self::Daily),
             "weekly" => Ok(Self::Weekly),
             "monthly" => Ok(Self::Monthly),
-            _ => Err(ValidationError::new(
-                "recurrence.frequency",
-                "must be one of \"daily\", \"weekly\", \"monthly\"",
-            )),
+            _ => Err(ValidationError::new("recurrence.frequency", "must be one of \"daily\", \"weekly\", \"monthly\"")),
         }
     }
 
@@ -148,21 +145,28 @@ pub struct Recurrence {
 }
 
 impl Recurrence {
-    /// Parses a rule; `interval` defaults to 1.
-    pub fn parse(frequency: &str, interval: Option<i64>) -> Result<Self, ValidationError> {
-        let frequency = Frequency::parse(frequency)?;
-        let interval = match interval {
+    /// A rule from what a client asked for; `interval` defaults to 1.
+    ///
+    /// # Errors
+    /// A [`ValidationError`] about `recurrence.interval` outside 1 to 365.
+    pub fn new(input: RecurrenceInput) -> Result<Self, ValidationError> {
+        let interval = match input.interval {
             None => 1,
-            Some(n) if (1..=i64::from(MAX_INTERVAL)).contains(&n) => n as u32,
-            Some(_) => {
-                return Err(ValidationError::new(
-                    "recurrence.interval",
-                    format!("must be an integer from 1 to {MAX_INTERVAL}"),
-                ));
-            }
+            Some(n) => u32::try_from(n).ok().filter(|n| (1..=MAX_INTERVAL).contains(n)).ok_or_else(|| {
+                ValidationError::new("recurrence.interval", format!("must be an integer from 1 to {MAX_INTERVAL}"))
+            })?,
         };
-        Ok(Self { frequency, interval })
+        Ok(Self { frequency: input.frequency, interval })
     }
+}
+
+/// A recurrence rule as a client asks for it: the interval is checked by [`Recurrence::new`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecurrenceInput {
+    /// Unit of repetition.
+    pub frequency: Frequency,
+    /// Units between occurrences; 1 when absent.
+    pub interval: Option<i64>,
 }
 
 /// Where a recurring task stands in its series. Set by the domain, never by clients.
@@ -193,15 +197,15 @@ pub struct TaskPatch {
     pub due_date: Option<Option<OffsetDateTime>>,
     /// New tag list (replaces the old one).
     pub tags: Option<Vec<String>>,
-    /// New rule as `(frequency, interval)`, or `Some(None)` to stop recurring.
-    pub recurrence: Option<Option<(String, Option<i64>)>>,
+    /// New rule, or `Some(None)` to stop recurring.
+    pub recurrence: Option<Option<RecurrenceInput>>,
     /// New reminder lead time in minutes.
     pub reminder_offset_minutes: Option<i64>,
 }
 
 impl Task {
-    /// A new task for `user_id` from a create request, not yet stored (its id is
-    /// [`TaskId`]`(0)` until the repository assigns one). `title` is required.
+    /// A new task for `user_id` from a create request, not yet stored: its id is [`TaskId`]`(0)`
+    /// until it gets one from the repository ([`Task::with_id`]). `title` is required.
     ///
     /// # Errors
     /// A [`ValidationError`] naming the first field that breaks a rule.
@@ -230,9 +234,15 @@ impl Task {
         Ok(task)
     }
 
-    /// This task with `patch` applied, `updated_at` set to `now` and the revision bumped.
-    /// Keeps the series bookkeeping right: a task that starts recurring opens a series, one
-    /// that stops leaves it, and a moved due date re-anchors it.
+    /// This task with the id the repository gave it.
+    pub fn with_id(self, id: TaskId) -> Self {
+        Self { id, ..self }
+    }
+
+    /// This task with `patch` applied, `updated_at` set to `now` (never earlier than it was, so
+    /// a clock that steps back cannot make a later revision look older) and the revision
+    /// bumped. Keeps the series bookkeeping right: a task that starts recurring opens a
+    /// series, one that stops leaves it, and a moved due date re-anchors it.
     ///
     /// # Errors
     /// A [`ValidationError`] naming the first field that breaks a rule; `self` is unchanged.
@@ -251,14 +261,13 @@ impl Task {
             next.priority_id = priority.map(Priority::parse).transpose()?;
         }
         if let Some(due) = patch.due_date {
-            next.due_date = due.map(crate::truncate_to_micros);
+            next.due_date = due.map(|d| check_instant("due_date", d)).transpose()?;
         }
         if let Some(tags) = patch.tags {
             next.tags = check_tags(tags)?;
         }
         if let Some(rule) = patch.recurrence {
-            next.recurrence =
-                rule.map(|(frequency, interval)| Recurrence::parse(&frequency, interval)).transpose()?;
+            next.recurrence = rule.map(Recurrence::new).transpose()?;
         }
         if let Some(offset) = patch.reminder_offset_minutes {
             next.reminder_offset_minutes = check_offset(offset)?;
@@ -274,29 +283,40 @@ impl Task {
             }),
             _ => None,
         };
-        next.updated_at = now;
+        next.updated_at = now.max(self.updated_at);
         next.revision = self.revision.wrapping_add(1);
         Ok(next)
     }
 
-    /// When the reminder for this task is due, if it has a due date.
+    /// When the reminder for this task is due, if it has a due date whose reminder time is
+    /// still in the calendar (a due date in the first hour of year 1 may have none).
     pub fn reminder_time(&self) -> Option<OffsetDateTime> {
-        self.due_date
-            .map(|due| due - time::Duration::minutes(i64::from(self.reminder_offset_minutes)))
+        let due = self.due_date?;
+        due.checked_sub(time::Duration::minutes(i64::from(self.reminder_offset_minutes)))
+            .filter(|t| *t >= crate::EARLIEST)
     }
 
-    /// Whether `text` (already lowercase) occurs in the title or description.
-    pub fn matches_text(&self, needle_lowercase: &str) -> bool {
-        self.title.to_lowercase().contains(needle_lowercase)
-            || self
-                .description
-                .as_deref()
-                .is_some_and(|d| d.to_lowercase().contains(needle_lowercase))
+    /// Whether `needle` (already folded with [`fold_for_search`]) occurs in the task's
+    /// [`Task::search_text`].
+    pub fn matches_text(&self, needle: &str) -> bool {
+        self.search_text().contains(needle)
+    }
+
+    /// The text search looks in: the folded title and description, a newline apart (queries
+    /// cannot hold a newline, so no match spans both).
+    pub fn search_text(&self) -> String {
+        let mut text = fold_for_search(&self.title);
+        if let Some(description) = &self.description {
+            text.push('\n');
+            text.push_str(&fold_for_search(description));
+        }
+        text
     }
 }
 
 fn check_title(raw: &str) -> Result<String, ValidationError> {
     let title = raw.trim();
+    check_line("title", title)?;
     let chars = title.chars().count();
     if chars == 0 {
         return Err(ValidationError::new("title", "must not be blank"));
@@ -308,11 +328,9 @@ fn check_title(raw: &str) -> Result<String, ValidationError> {
 }
 
 fn check_description(raw: String) -> Result<String, ValidationError> {
+    check_multiline("description", &raw)?;
     if raw.chars().count() > MAX_DESCRIPTION_CHARS {
-        return Err(ValidationError::new(
-            "description",
-            format!("must be at most {MAX_DESCRIPTION_CHARS} characters"),
-        ));
+        return Err(ValidationError::new("description", format!("must be at most {MAX_DESCRIPTION_CHARS} characters")));
     }
     Ok(raw)
 }
@@ -324,12 +342,10 @@ fn check_tags(raw: Vec<String>) -> Result<Vec<String>, ValidationError> {
     let mut tags: Vec<String> = Vec::with_capacity(raw.len());
     for tag in raw {
         let tag = tag.trim();
+        check_line("tags", tag)?;
         let chars = tag.chars().count();
         if chars == 0 || chars > MAX_TAG_CHARS {
-            return Err(ValidationError::new(
-                "tags",
-                format!("each tag must be 1 to {MAX_TAG_CHARS} characters"),
-            ));
+            return Err(ValidationError::new("tags", format!("each tag must be 1 to {MAX_TAG_CHARS} characters")));
         }
         if !tags.iter().any(|t| t == tag) {
             tags.push(tag.to_owned());
@@ -364,6 +380,10 @@ mod tests {
         TaskPatch { title: Some(title.into()), ..TaskPatch::default() }
     }
 
+    fn every(frequency: Frequency, interval: Option<i64>) -> RecurrenceInput {
+        RecurrenceInput { frequency, interval }
+    }
+
     fn field_of(patch: TaskPatch) -> String {
         Task::create(user(), patch, NOW).unwrap_err().field
     }
@@ -390,18 +410,22 @@ mod tests {
             (TaskPatch { tags: Some(vec!["a".into(); 21]), ..titled("t") }, "tags"),
             (TaskPatch { tags: Some(vec!["x".repeat(51)]), ..titled("t") }, "tags"),
             (TaskPatch { tags: Some(vec![" ".into()]), ..titled("t") }, "tags"),
-            (TaskPatch { recurrence: Some(Some(("daily".into(), None))), ..titled("t") }, "due_date"),
+            (TaskPatch { recurrence: Some(Some(every(Frequency::Daily, None))), ..titled("t") }, "due_date"),
+            (TaskPatch { title: Some("a\u{0}b".into()), ..TaskPatch::default() }, "title"),
+            (TaskPatch { title: Some("two\nlines".into()), ..TaskPatch::default() }, "title"),
+            (TaskPatch { description: Some(Some("bell\u{7}".into())), ..titled("t") }, "description"),
+            (TaskPatch { tags: Some(vec!["a\u{0}".into()]), ..titled("t") }, "tags"),
             (
-                TaskPatch {
-                    recurrence: Some(Some(("yearly".into(), None))),
-                    due_date: Some(Some(NOW)),
-                    ..titled("t")
-                },
-                "recurrence.frequency",
+                TaskPatch { due_date: Some(Some(time::macros::datetime!(9999-12-31 23:59:59 -00:01))), ..titled("t") },
+                "due_date",
+            ),
+            (
+                TaskPatch { due_date: Some(Some(time::macros::datetime!(0000-01-01 00:00:00 +00:01))), ..titled("t") },
+                "due_date",
             ),
             (
                 TaskPatch {
-                    recurrence: Some(Some(("daily".into(), Some(0)))),
+                    recurrence: Some(Some(every(Frequency::Daily, Some(0)))),
                     due_date: Some(Some(NOW)),
                     ..titled("t")
                 },
@@ -436,7 +460,7 @@ mod tests {
     #[test]
     fn a_recurring_task_opens_a_series_anchored_on_its_due_day() {
         let patch = TaskPatch {
-            recurrence: Some(Some(("monthly".into(), None))),
+            recurrence: Some(Some(every(Frequency::Monthly, None))),
             due_date: Some(Some(datetime!(2028-01-31 09:00 UTC))),
             ..titled("rent")
         };
@@ -462,6 +486,35 @@ mod tests {
         let later = NOW + time::Duration::hours(1);
         let renamed = task.apply(titled("u"), later).unwrap();
         assert_eq!((renamed.revision, renamed.updated_at, renamed.created_at), (1, later, NOW));
+    }
+
+    #[test]
+    fn frequencies_are_read_by_name() {
+        assert_eq!(Frequency::parse("weekly"), Ok(Frequency::Weekly));
+        assert_eq!(Frequency::parse("yearly").unwrap_err().field, "recurrence.frequency");
+    }
+
+    #[test]
+    fn descriptions_keep_newlines_and_tabs() {
+        let patch = TaskPatch { description: Some(Some("1.\tmilk\n2.\teggs".into())), ..titled("t") };
+        assert!(Task::create(user(), patch, NOW).is_ok());
+    }
+
+    #[test]
+    fn updated_at_never_goes_back_with_the_clock() {
+        let task = Task::create(user(), titled("t"), NOW).unwrap();
+        let earlier = NOW - time::Duration::minutes(5);
+        assert_eq!(task.apply(titled("u"), earlier).unwrap().updated_at, NOW);
+    }
+
+    #[test]
+    fn a_reminder_before_year_one_is_no_reminder() {
+        let patch = TaskPatch {
+            due_date: Some(Some(time::macros::datetime!(0001-01-01 00:30 UTC))),
+            reminder_offset_minutes: Some(60),
+            ..titled("t")
+        };
+        assert_eq!(Task::create(user(), patch, NOW).unwrap().reminder_time(), None);
     }
 
     #[test]

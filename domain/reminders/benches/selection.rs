@@ -1,10 +1,12 @@
 //! How long selecting the due reminders among 100 000 tasks takes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test or benchmark: a failed expectation is its failure
 #![allow(missing_docs)] // criterion_group! generates an undocumented function
 
-use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use time::{macros::datetime, Duration};
+use criterion::{Criterion, black_box, criterion_group, criterion_main};
+use time::{Duration, macros::datetime};
 use todo_model::{Task, TaskId, TaskPatch, UserId};
-use todo_reminders::{select_due, DEFAULT_GRACE};
+use todo_reminders::{DEFAULT_GRACE, select_due};
 
 fn tasks(n: i64) -> Vec<Task> {
     let now = datetime!(2026-03-01 12:00 UTC);

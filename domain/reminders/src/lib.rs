@@ -5,7 +5,7 @@
 //! its offset) has come, and its due date has not passed by more than the grace period.
 
 use time::{Duration, OffsetDateTime};
-use todo_model::{Channel, Reminder, Task, MAX_REMINDER_OFFSET_MINUTES};
+use todo_model::{Channel, EARLIEST, LATEST, MAX_REMINDER_OFFSET_MINUTES, Reminder, Task};
 
 /// How long after its due date a task may still get its reminder, so that a sweep missed while
 /// the service was down is made up for, but a long-forgotten task is not nagged about.
@@ -17,7 +17,9 @@ pub const DEFAULT_CHANNELS: [Channel; 1] = [Channel::Email];
 /// Whether `task` is due a reminder at `now`.
 pub fn is_due(task: &Task, now: OffsetDateTime, grace: Duration) -> bool {
     match (task.completed, task.due_date, task.reminder_time()) {
-        (false, Some(due), Some(remind_at)) => remind_at <= now && now <= due + grace,
+        // A due date so close to the end of the calendar that its grace period leaves it is
+        // still within grace.
+        (false, Some(due), Some(remind_at)) => remind_at <= now && due.checked_add(grace).is_none_or(|end| now <= end),
         _ => false,
     }
 }
@@ -44,9 +46,11 @@ pub fn select_due<'a>(
 }
 
 /// The due-date window a store must return candidates from so that [`select_due`] misses
-/// nothing: from `now - grace` to `now` plus the longest reminder offset.
+/// nothing: from `now - grace` to `now` plus the longest reminder offset, within the calendar.
 pub fn candidate_window(now: OffsetDateTime, grace: Duration) -> (OffsetDateTime, OffsetDateTime) {
-    (now - grace, now + Duration::minutes(MAX_REMINDER_OFFSET_MINUTES.into()))
+    let from = now.checked_sub(grace).map_or(EARLIEST, |t| t.max(EARLIEST));
+    let to = now.checked_add(Duration::minutes(MAX_REMINDER_OFFSET_MINUTES.into())).map_or(LATEST, |t| t.min(LATEST));
+    (from, to)
 }
 
 #[cfg(test)]
@@ -97,6 +101,18 @@ mod tests {
         assert_eq!((r.task_id, r.task_title.as_str()), (TaskId(1), "t"));
         assert_eq!(r.due_date, NOW + Duration::minutes(30));
         assert_eq!(r.reminder_time, NOW - Duration::minutes(30));
+    }
+
+    #[test]
+    fn the_ends_of_the_calendar_are_no_panic() {
+        let end = time::macros::datetime!(9999-12-31 23:30 UTC);
+        let mut t = task(Some(0), 60, false);
+        t.due_date = Some(end);
+        assert!(is_due(&t, end, DEFAULT_GRACE));
+        let (from, to) = candidate_window(end, DEFAULT_GRACE);
+        assert!(from < end && to == LATEST);
+        let (from, _) = candidate_window(EARLIEST, DEFAULT_GRACE);
+        assert_eq!(from, EARLIEST);
     }
 
     #[test]

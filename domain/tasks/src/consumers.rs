@@ -1,37 +1,49 @@
 //! Event consumers. Each is idempotent: its side effect is keyed by the event (an inbox key,
-//! the series occurrence, or the event id), so an event delivered twice has one effect.
+//! the series occurrence, or the event id), so an event delivered twice has one effect. Each
+//! declares the topic it reads and the role it belongs to ([`Consumes`]).
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use todo_ports::model::{Event, ReminderEvent, ReminderEventType, TaskEventType};
+use todo_ports::model::{Event, ReminderEvent, ReminderEventType, TaskEvent, TaskEventType, Topic};
 use todo_ports::{
-    AuditLog, Clock, EventHandler, EventStamp, HandlerError, InboxKey, Inserted, NotificationFeed, RepoError,
-    TaskRepository,
+    AuditLog, Clock, EventHandler, HandlerError, InboxKey, Inserted, NotificationFeed, RepoError, TaskRepository,
 };
 
-use crate::ReminderJobs;
+use crate::Role;
+
+/// A consumer of one topic, belonging to one role: what an app subscribes for the roles it runs.
+pub trait Consumes: EventHandler + 'static {
+    /// Consumer name, unique within an app: its route and inbox key.
+    const NAME: &'static str;
+    /// The topic it reads.
+    const TOPIC: Topic;
+    /// The service it belongs to.
+    const ROLE: Role;
+}
 
 /// A store failure seen by a consumer: worth another delivery.
-fn transient(e: RepoError) -> HandlerError {
+pub(crate) fn transient(e: RepoError) -> HandlerError {
     HandlerError::Transient(Box::new(e))
 }
 
 /// On `task.completed` of a recurring task, creates its next instance, exactly once.
 pub struct RecurringTasks {
     tasks: Arc<dyn TaskRepository>,
-    reminders: Arc<ReminderJobs>,
     clock: Arc<dyn Clock>,
 }
 
 impl RecurringTasks {
-    /// Consumer name (inbox key and route).
-    pub const NAME: &'static str = "recurring-tasks";
-
     /// The consumer over these ports.
-    pub fn new(tasks: Arc<dyn TaskRepository>, reminders: Arc<ReminderJobs>, clock: Arc<dyn Clock>) -> Self {
-        Self { tasks, reminders, clock }
+    pub fn new(tasks: Arc<dyn TaskRepository>, clock: Arc<dyn Clock>) -> Self {
+        Self { tasks, clock }
     }
+}
+
+impl Consumes for RecurringTasks {
+    const NAME: &'static str = "recurring-tasks";
+    const TOPIC: Topic = Topic::TaskEvents;
+    const ROLE: Role = Role::RecurringTasks;
 }
 
 #[async_trait]
@@ -42,14 +54,20 @@ impl EventHandler for RecurringTasks {
             return Ok(());
         }
         let now = self.clock.now();
-        let Some(next) = todo_recurrence::next_instance(&event.data, now) else { return Ok(()) };
-        let inbox = InboxKey { consumer: Self::NAME, event_id: event.event_id };
-        let stamp = EventStamp::new(TaskEventType::Created, now);
-        match self.tasks.insert(next, stamp, Some(inbox)).await.map_err(transient)? {
-            Inserted::Created(task) => {
-                tracing::info!(task_id = %task.id, previous = %event.data.id, due_date = ?task.due_date, "next occurrence created");
-                self.reminders.plan(&task).await;
+        let Some(next) = todo_recurrence::next_instance(&event.data, now) else {
+            if event.data.recurrence.is_some() {
+                tracing::info!(task_id = %event.data.id, "the series would leave the calendar; it ends here");
             }
+            return Ok(());
+        };
+        let next = next.with_id(self.tasks.next_id().await.map_err(transient)?);
+        let created = TaskEvent::new(TaskEventType::Created, next, now);
+        let inbox = InboxKey { consumer: Self::NAME, event_id: event.event_id };
+        match self.tasks.insert(&created, Some(inbox)).await.map_err(transient)? {
+            Inserted::Created => tracing::info!(
+                task_id = %created.data.id, previous = %event.data.id, due_date = ?created.data.due_date,
+                "next occurrence created"
+            ),
             Inserted::Duplicate => tracing::debug!(event_id = %event.event_id, "next occurrence already exists"),
         }
         Ok(())
@@ -62,13 +80,16 @@ pub struct AuditTrail {
 }
 
 impl AuditTrail {
-    /// Consumer name.
-    pub const NAME: &'static str = "audit";
-
     /// The consumer over its ledger.
     pub fn new(log: Arc<dyn AuditLog>) -> Self {
         Self { log }
     }
+}
+
+impl Consumes for AuditTrail {
+    const NAME: &'static str = "audit";
+    const TOPIC: Topic = Topic::TaskEvents;
+    const ROLE: Role = Role::Audit;
 }
 
 #[async_trait]
@@ -90,13 +111,16 @@ pub struct Notifier {
 }
 
 impl Notifier {
-    /// Consumer name.
-    pub const NAME: &'static str = "notifications";
-
     /// The consumer over its ledger.
     pub fn new(feed: Arc<dyn NotificationFeed>, clock: Arc<dyn Clock>) -> Self {
         Self { feed, clock }
     }
+}
+
+impl Consumes for Notifier {
+    const NAME: &'static str = "notifications";
+    const TOPIC: Topic = Topic::Reminders;
+    const ROLE: Role = Role::Notifications;
 }
 
 #[async_trait]
@@ -110,8 +134,9 @@ impl EventHandler for Notifier {
         let sent = ReminderEvent::new(ReminderEventType::Sent, due.data.clone(), now);
         if self.feed.record(due, &sent, now).await.map_err(transient)? {
             let r = &due.data;
+            // User text goes in as a Debug field: quoted and escaped, it cannot forge a line.
             tracing::info!(
-                user_id = %r.user_id, task_id = %r.task_id, title = %r.task_title, due_date = %r.due_date,
+                user_id = %r.user_id, task_id = %r.task_id, title = ?r.task_title, due_date = %r.due_date,
                 channels = ?r.notification_channels, "notification: task due soon"
             );
         }

@@ -7,14 +7,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::Value;
-use todo_ports::model::{Conversation, ConversationKey, Message, ValidationError};
+use todo_ports::model::{Conversation, ConversationKey, Message, ValidationError, check_json};
 use todo_ports::{Clock, ConversationService, MessageInput, Precondition, ServiceError, StateError, StateStore};
+use todo_retry::Policy;
 
 /// How long a conversation lives after its last write (the seed's one hour).
 pub const DEFAULT_CONVERSATION_TTL: Duration = Duration::from_secs(3600);
-
-/// Attempts of a read-modify-write before reporting a conflict.
-const ATTEMPTS: usize = 64;
 
 /// Implements [`ConversationService`].
 pub struct Conversations {
@@ -29,27 +27,28 @@ impl Conversations {
         Self { state, clock, ttl }
     }
 
-    /// Reads (or starts) the conversation, applies `change`, and saves under the version read.
+    /// Reads (or starts) the conversation, applies `change`, and saves under the version read,
+    /// again on a fresh read while others win the race ([`Policy::CONTENTION`]).
     async fn modify(
         &self,
         key: &ConversationKey,
         change: impl Fn(&mut Conversation) + Send + Sync,
     ) -> Result<Conversation, ServiceError> {
-        for _ in 0..ATTEMPTS {
+        let mut attempts = Policy::CONTENTION.delays();
+        loop {
             let now = self.clock.now();
             let (mut conversation, precondition) = match self.state.get(key).await? {
                 Some(stored) => (stored.value, Precondition::Matches(stored.etag)),
                 None => (Conversation::new(key.clone(), now), Precondition::Absent),
             };
             change(&mut conversation);
-            conversation.updated_at = now;
+            conversation.updated_at = now.max(conversation.updated_at);
             match self.state.save(&conversation, &precondition, self.ttl).await {
                 Ok(()) => return Ok(conversation),
-                Err(StateError::Conflict) => continue,
+                Err(StateError::Conflict) if attempts.next().is_some() => continue,
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(StateError::Conflict.into())
     }
 
     fn message(&self, input: MessageInput) -> Result<Message, ValidationError> {
@@ -69,8 +68,11 @@ impl ConversationService for Conversations {
         messages: Option<Vec<MessageInput>>,
         context: Option<Value>,
     ) -> Result<Conversation, ServiceError> {
-        if context.as_ref().is_some_and(|c| !c.is_object()) {
-            return Err(ValidationError::new("context", "must be a JSON object").into());
+        if let Some(context) = &context {
+            if !context.is_object() {
+                return Err(ValidationError::new("context", "must be a JSON object").into());
+            }
+            check_json("context", context)?;
         }
         let messages = messages
             .map(|list| list.into_iter().map(|m| self.message(m)).collect::<Result<Vec<_>, _>>())

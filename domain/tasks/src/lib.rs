@@ -1,30 +1,36 @@
 //! The Todo system's use cases, written against the ports only: task commands, the
-//! consumers (recurrence, audit, notifications), reminders, the sweep, conversations and the
-//! outbox relay. No I/O of its own; adapters are handed in as [`Ports`].
+//! consumers (recurrence, reminder jobs, audit, notifications), reminders, the sweep,
+//! conversations and the outbox relay. No I/O of its own; adapters are handed in as [`Ports`].
 //!
 //! [`Todo::new`] wires every use case to one set of ports; apps then hand the services to
-//! inbound adapters and the [`Todo::subscriptions`] to their event bus.
+//! inbound adapters and the [`Todo::consumers`] of the [`Role`]s they run to their event bus.
 
 mod activity;
 mod commands;
 mod consumers;
 mod conversations;
+mod planner;
 mod relay;
 mod reminders;
+mod roles;
 mod sweep;
 
 use std::sync::Arc;
 
 pub use activity::Activity;
 pub use commands::TaskCommands;
-pub use consumers::{AuditTrail, Notifier, RecurringTasks};
+pub use consumers::{AuditTrail, Consumes, Notifier, RecurringTasks};
 pub use conversations::{Conversations, DEFAULT_CONVERSATION_TTL};
-pub use relay::{OutboxRelay, RelayStep};
+pub use planner::ReminderPlanner;
+pub use relay::{BATCH, IDLE_WAIT, LINGER, OutboxRelay, RelayStep};
 pub use reminders::ReminderJobs;
+pub use roles::Role;
 pub use sweep::Sweep;
 
-use todo_ports::model::Topic;
-use todo_ports::{AuditLog, Clock, EventBus, NotificationFeed, Outbox, Scheduler, StateStore, Subscription, TaskRepository};
+use todo_ports::{
+    AuditLog, Clock, EventBus, NotificationFeed, Outbox, PlannedJobs, Scheduler, StateStore, Subscription,
+    TaskRepository,
+};
 
 /// Every driven port the use cases need.
 #[derive(Clone)]
@@ -37,6 +43,8 @@ pub struct Ports {
     pub audit: Arc<dyn AuditLog>,
     /// The notification consumer's ledger.
     pub feed: Arc<dyn NotificationFeed>,
+    /// The reminder jobs known to be scheduled.
+    pub plans: Arc<dyn PlannedJobs>,
     /// Where the relay publishes.
     pub bus: Arc<dyn EventBus>,
     /// Conversation state.
@@ -58,9 +66,35 @@ impl Ports {
         clock: Arc<dyn Clock>,
     ) -> Self
     where
-        S: TaskRepository + Outbox + AuditLog + NotificationFeed + 'static,
+        S: TaskRepository + Outbox + AuditLog + NotificationFeed + PlannedJobs + 'static,
     {
-        Self { tasks: store.clone(), outbox: store.clone(), audit: store.clone(), feed: store, bus, state, scheduler, clock }
+        Self {
+            tasks: store.clone(),
+            outbox: store.clone(),
+            audit: store.clone(),
+            feed: store.clone(),
+            plans: store,
+            bus,
+            state,
+            scheduler,
+            clock,
+        }
+    }
+}
+
+/// A subscription and the role it belongs to.
+#[derive(Debug, Clone)]
+pub struct Consumer {
+    /// The service the consumer belongs to.
+    pub role: Role,
+    /// What to subscribe.
+    pub subscription: Subscription,
+}
+
+impl Consumer {
+    fn of<C: Consumes>(consumer: &Arc<C>) -> Self {
+        let subscription = Subscription { topic: C::TOPIC, name: C::NAME, handler: consumer.clone() };
+        Self { role: C::ROLE, subscription }
     }
 }
 
@@ -77,6 +111,8 @@ pub struct Todo {
     pub sweep: Arc<Sweep>,
     /// Runs fired reminder jobs (hand it to the scheduler as its job handler).
     pub reminder_jobs: Arc<ReminderJobs>,
+    /// Plans reminder jobs from task events.
+    pub planner: Arc<ReminderPlanner>,
     /// Creates next instances on `task.completed`.
     pub recurring: Arc<RecurringTasks>,
     /// Appends task events to the audit log.
@@ -90,13 +126,18 @@ pub struct Todo {
 impl Todo {
     /// Wires every use case to `ports`.
     pub fn new(ports: Ports) -> Self {
-        let reminder_jobs = Arc::new(ReminderJobs::new(ports.tasks.clone(), ports.scheduler.clone(), ports.clock.clone()));
+        let reminder_jobs = Arc::new(ReminderJobs::new(ports.tasks.clone(), ports.clock.clone()));
         Self {
-            tasks: Arc::new(TaskCommands::new(ports.tasks.clone(), reminder_jobs.clone(), ports.clock.clone())),
-            conversations: Arc::new(Conversations::new(ports.state.clone(), ports.clock.clone(), DEFAULT_CONVERSATION_TTL)),
+            tasks: Arc::new(TaskCommands::new(ports.tasks.clone(), ports.clock.clone())),
+            conversations: Arc::new(Conversations::new(
+                ports.state.clone(),
+                ports.clock.clone(),
+                DEFAULT_CONVERSATION_TTL,
+            )),
             activity: Arc::new(Activity::new(ports.audit.clone(), ports.feed.clone())),
             sweep: Arc::new(Sweep::new(ports.tasks.clone(), reminder_jobs.clone(), ports.clock.clone())),
-            recurring: Arc::new(RecurringTasks::new(ports.tasks.clone(), reminder_jobs.clone(), ports.clock.clone())),
+            planner: Arc::new(ReminderPlanner::new(ports.tasks.clone(), ports.plans.clone(), ports.scheduler.clone())),
+            recurring: Arc::new(RecurringTasks::new(ports.tasks.clone(), ports.clock.clone())),
             audit: Arc::new(AuditTrail::new(ports.audit.clone())),
             notifier: Arc::new(Notifier::new(ports.feed.clone(), ports.clock.clone())),
             relay: Arc::new(OutboxRelay::new(ports.outbox.clone(), ports.bus.clone())),
@@ -104,12 +145,18 @@ impl Todo {
         }
     }
 
-    /// The consumers and the topics they read, for the app's event bus.
-    pub fn subscriptions(&self) -> Vec<Subscription> {
+    /// Every consumer, each with its role; an app subscribes those of the roles it runs.
+    pub fn consumers(&self) -> Vec<Consumer> {
         vec![
-            Subscription { topic: Topic::TaskEvents, name: RecurringTasks::NAME, handler: self.recurring.clone() },
-            Subscription { topic: Topic::TaskEvents, name: AuditTrail::NAME, handler: self.audit.clone() },
-            Subscription { topic: Topic::Reminders, name: Notifier::NAME, handler: self.notifier.clone() },
+            Consumer::of(&self.recurring),
+            Consumer::of(&self.planner),
+            Consumer::of(&self.audit),
+            Consumer::of(&self.notifier),
         ]
+    }
+
+    /// The subscriptions of the consumers of `roles`.
+    pub fn subscriptions(&self, roles: &[Role]) -> Vec<Subscription> {
+        self.consumers().into_iter().filter(|c| roles.contains(&c.role)).map(|c| c.subscription).collect()
     }
 }

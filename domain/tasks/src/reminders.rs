@@ -1,54 +1,27 @@
-//! Reminders: exact-time jobs per task through the Scheduler port, the job callback, and the
-//! sweep's catch-up selection. Both paths raise `reminder.due` through the repository's
-//! ledger, so a task gets one reminder per due date however many paths or replicas fire.
+//! Raising reminders: the job callback of an exact-time job, and the sweep's catch-up
+//! selection. Both raise `reminder.due` through the repository's ledger, so a task gets one
+//! reminder per due date however many paths or replicas fire.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use todo_ports::model::{ReminderEvent, ReminderEventType, Task, TaskId};
-use todo_ports::{BoxError, Clock, JobHandler, ReminderJob, RepoError, Scheduler, TaskRepository};
-use todo_reminders::{candidate_window, reminder_for, select_due, DEFAULT_GRACE};
+use todo_ports::{BoxError, Clock, JobHandler, ReminderJob, RepoError, TaskRepository};
+use todo_reminders::{DEFAULT_GRACE, candidate_window, reminder_for, select_due};
 
 /// Candidates examined per sweep.
 const SWEEP_LIMIT: u32 = 10_000;
 
-/// Schedules, cancels and raises reminders.
+/// Raises reminders; the [`JobHandler`] of reminder jobs.
 pub struct ReminderJobs {
     tasks: Arc<dyn TaskRepository>,
-    scheduler: Arc<dyn Scheduler>,
     clock: Arc<dyn Clock>,
 }
 
 impl ReminderJobs {
     /// Reminders over these ports.
-    pub fn new(tasks: Arc<dyn TaskRepository>, scheduler: Arc<dyn Scheduler>, clock: Arc<dyn Clock>) -> Self {
-        Self { tasks, scheduler, clock }
-    }
-
-    /// Makes the task's job match the task: scheduled at its reminder time when it is open and
-    /// has a due date, cancelled otherwise. A scheduler failure is logged, not returned: the
-    /// sweep raises the reminder anyway.
-    pub async fn plan(&self, task: &Task) {
-        let job = match (task.completed, task.due_date, task.reminder_time()) {
-            (false, Some(due_date), Some(fire_at)) => {
-                Some(ReminderJob { task_id: task.id, user_id: task.user_id.clone(), due_date, fire_at })
-            }
-            _ => None,
-        };
-        let result = match &job {
-            Some(job) => self.scheduler.schedule(job).await,
-            None => self.scheduler.cancel(task.id).await,
-        };
-        if let Err(e) = result {
-            tracing::warn!(task_id = %task.id, error = %e, "reminder job not updated; the sweep will cover it");
-        }
-    }
-
-    /// Cancels the job of a task that is gone.
-    pub async fn forget(&self, task_id: TaskId) {
-        if let Err(e) = self.scheduler.cancel(task_id).await {
-            tracing::warn!(task_id = %task_id, error = %e, "reminder job not cancelled; it will find no task");
-        }
+    pub fn new(tasks: Arc<dyn TaskRepository>, clock: Arc<dyn Clock>) -> Self {
+        Self { tasks, clock }
     }
 
     /// Raises `reminder.due` for the task's current due date, unless it was raised before.

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use todo_ports::model::TaskEventType;
-use todo_ports::{Clock, EventStamp, Inserted, ServiceError, SweepReport, SweepService, TaskRepository};
+use todo_ports::model::{TaskEvent, TaskEventType};
+use todo_ports::{Clock, Inserted, ServiceError, SweepReport, SweepService, TaskRepository};
 
 use crate::ReminderJobs;
 
@@ -34,10 +34,9 @@ impl SweepService for Sweep {
         let mut report = SweepReport::default();
         for task in self.tasks.overdue_recurring(now, INSTANCE_LIMIT).await? {
             let Some(next) = todo_recurrence::next_instance(&task, now) else { continue };
-            let stamp = EventStamp::new(TaskEventType::Created, now);
-            if let Inserted::Created(created) = self.tasks.insert(next, stamp, None).await? {
+            let event = TaskEvent::new(TaskEventType::Created, next.with_id(self.tasks.next_id().await?), now);
+            if self.tasks.insert(&event, None).await? == Inserted::Created {
                 report.instances += 1;
-                self.reminders.plan(&created).await;
             }
         }
         report.reminders = self.reminders.raise_due().await?;

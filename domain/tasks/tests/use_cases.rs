@@ -1,13 +1,17 @@
 //! The use cases end to end on the in-memory adapters: what a user of the system sees.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test or benchmark: a failed expectation is its failure
+
 mod support;
 
 use std::sync::Arc;
 
-use support::{eventually, settle, user, System};
+use support::{System, eventually, settle, user};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
-use todo_ports::model::{ConversationKey, Event, Role, SessionId, TaskId, TaskPatch, Topic};
+use todo_ports::model::{
+    ConversationKey, Event, Frequency, RecurrenceInput, Role, SessionId, TaskId, TaskPatch, Topic,
+};
 use todo_ports::{
     ActivityService, ConversationService, MessageInput, ServiceError, SweepService, TaskQuery, TaskService,
 };
@@ -19,7 +23,7 @@ fn titled(title: &str) -> TaskPatch {
 fn monthly_due(due: OffsetDateTime) -> TaskPatch {
     TaskPatch {
         due_date: Some(Some(due)),
-        recurrence: Some(Some(("monthly".into(), None))),
+        recurrence: Some(Some(RecurrenceInput { frequency: Frequency::Monthly, interval: None })),
         ..titled("pay rent")
     }
 }
@@ -29,7 +33,7 @@ async fn open_tasks(system: &System, who: &str) -> Vec<todo_ports::model::Task> 
     system.todo.tasks.list(&user(who), query).await.unwrap().items
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_monthly_series_goes_jan_31_feb_29_mar_31() {
     let system = System::start();
     let u = user("alice");
@@ -51,7 +55,7 @@ async fn a_monthly_series_goes_jan_31_feb_29_mar_31() {
     assert_eq!(current.title, "pay rent");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn eight_concurrent_completions_make_exactly_one_next_instance() {
     let system = System::start();
     let u = user("bob");
@@ -75,13 +79,14 @@ async fn eight_concurrent_completions_make_exactly_one_next_instance() {
     assert_eq!(system.published(Topic::TaskEvents, "task.created").len(), 2);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_completion_event_delivered_twice_creates_one_instance() {
     let system = System::start();
     let u = user("carol");
     let task = system.todo.tasks.create(&u, monthly_due(datetime!(2030-01-15 09:00 UTC))).await.unwrap();
     system.todo.tasks.complete(&u, task.id).await.unwrap();
-    eventually("the completion event", async || !system.published(Topic::TaskEvents, "task.completed").is_empty()).await;
+    eventually("the completion event", async || !system.published(Topic::TaskEvents, "task.completed").is_empty())
+        .await;
     let completed = system.published(Topic::TaskEvents, "task.completed").remove(0);
 
     use todo_ports::EventHandler;
@@ -92,7 +97,7 @@ async fn a_completion_event_delivered_twice_creates_one_instance() {
     assert_eq!(open_tasks(&system, "carol").await.len(), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn completing_a_completed_task_changes_nothing_and_emits_nothing() {
     let system = System::start();
     let u = user("dan");
@@ -104,7 +109,7 @@ async fn completing_a_completed_task_changes_nothing_and_emits_nothing() {
     assert_eq!(system.published(Topic::TaskEvents, "task.completed").len(), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_update_that_changes_nothing_emits_nothing() {
     let system = System::start();
     let u = user("erin");
@@ -117,7 +122,7 @@ async fn an_update_that_changes_nothing_emits_nothing() {
     assert_eq!(system.published(Topic::TaskEvents, "task.updated").len(), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn completing_through_an_update_emits_task_completed() {
     let system = System::start();
     let u = user("erin");
@@ -128,7 +133,7 @@ async fn completing_through_an_update_emits_task_completed() {
     assert!(system.published(Topic::TaskEvents, "task.updated").is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_deleted_task_is_gone_and_its_event_carries_the_whole_task() {
     let system = System::start();
     let u = user("fay");
@@ -143,7 +148,7 @@ async fn a_deleted_task_is_gone_and_its_event_carries_the_whole_task() {
     assert_eq!(deleted.data, task);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn another_users_task_does_not_exist_for_you() {
     let system = System::start();
     let task = system.todo.tasks.create(&user("owner"), titled("mine")).await.unwrap();
@@ -156,7 +161,7 @@ async fn another_users_task_does_not_exist_for_you() {
     assert!(matches!(system.todo.tasks.get(&user("owner"), TaskId(999)).await, Err(ServiceError::NotFound(_))));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_task_due_in_30_minutes_gets_exactly_one_reminder_over_two_sweeps() {
     let system = System::start();
     let u = user("gus");
@@ -189,14 +194,16 @@ async fn a_reminder_scheduled_one_minute_before_the_due_date_fires_on_time_witho
         ..titled("stand-up")
     };
     let task = system.todo.tasks.create(&u, patch).await.unwrap();
-    assert_eq!(system.scheduler.pending(), 1);
+    eventually("the job, planned from task.created", async || system.scheduler.pending() == 1).await;
 
-    tokio::time::sleep(std::time::Duration::from_secs(58)).await;
+    tokio::time::sleep(std::time::Duration::from_secs(57)).await;
     assert!(system.published(Topic::Reminders, "reminder.due").is_empty(), "fired early");
 
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     eventually("the reminder", async || system.published(Topic::Reminders, "reminder.due").len() == 1).await;
-    let Event::Reminder(reminder) = system.published(Topic::Reminders, "reminder.due").remove(0) else { unreachable!() };
+    let Event::Reminder(reminder) = system.published(Topic::Reminders, "reminder.due").remove(0) else {
+        unreachable!()
+    };
     assert_eq!(reminder.data.task_id, task.id);
 }
 
@@ -207,22 +214,22 @@ async fn completing_or_deleting_a_task_cancels_its_reminder() {
     let patch = TaskPatch { due_date: Some(Some(OffsetDateTime::now_utc() + Duration::hours(2))), ..titled("a") };
     let a = system.todo.tasks.create(&u, patch.clone()).await.unwrap();
     let b = system.todo.tasks.create(&u, patch).await.unwrap();
-    assert_eq!(system.scheduler.pending(), 2);
+    eventually("two jobs", async || system.scheduler.pending() == 2).await;
     system.todo.tasks.complete(&u, a.id).await.unwrap();
     system.todo.tasks.delete(&u, b.id).await.unwrap();
-    assert_eq!(system.scheduler.pending(), 0);
+    eventually("both jobs cancelled", async || system.scheduler.pending() == 0).await;
     tokio::time::sleep(std::time::Duration::from_secs(3 * 3600)).await;
     assert!(system.published(Topic::Reminders, "reminder.due").is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_sweep_continues_an_overdue_recurring_series_once() {
     let system = System::start();
     let u = user("jo");
     let yesterday = OffsetDateTime::now_utc() - Duration::hours(23);
     let patch = TaskPatch {
         due_date: Some(Some(yesterday)),
-        recurrence: Some(Some(("daily".into(), None))),
+        recurrence: Some(Some(RecurrenceInput { frequency: Frequency::Daily, interval: None })),
         reminder_offset_minutes: Some(0),
         ..titled("water plants")
     };
@@ -235,7 +242,7 @@ async fn the_sweep_continues_an_overdue_recurring_series_once() {
     assert!(open.iter().any(|t| t.due_date.unwrap() > OffsetDateTime::now_utc()));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn twenty_concurrent_appends_keep_all_twenty_messages() {
     let system = System::start();
     let key = ConversationKey { user_id: user("kim"), session_id: SessionId::parse("s1").unwrap() };
@@ -260,7 +267,7 @@ async fn twenty_concurrent_appends_keep_all_twenty_messages() {
     assert_eq!(contents, expected);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_audit_log_holds_every_task_event_once_newest_first() {
     let system = System::start();
     let u = user("lee");
@@ -280,7 +287,56 @@ async fn the_audit_log_holds_every_task_event_once_newest_first() {
     assert!(system.todo.activity.audit(&user("other"), 50).await.unwrap().is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
+async fn fifty_concurrent_updates_leave_updated_at_rising_and_the_newest_audit_entry_final() {
+    let system = System::start();
+    let u = user("nia");
+    let task = system.todo.tasks.create(&u, titled("t0")).await.unwrap();
+    let updates: Vec<_> = (1..=50)
+        .map(|i| {
+            let (tasks, u) = (system.todo.tasks.clone(), u.clone());
+            tokio::spawn(async move { tasks.update(&u, task.id, titled(&format!("t{i}"))).await })
+        })
+        .collect();
+    for update in updates {
+        update.await.unwrap().unwrap();
+    }
+    let last = system.todo.tasks.get(&u, task.id).await.unwrap();
+    assert_eq!(last.revision, 50);
+    eventually("51 audited events", async || system.todo.activity.audit(&u, 100).await.unwrap().len() == 51).await;
+    let audited = system.todo.activity.audit(&u, 100).await.unwrap();
+    assert_eq!(audited[0].data, last, "the newest audit entry is the final state");
+    let mut by_revision: Vec<_> = audited.iter().map(|e| (e.data.revision, e.data.updated_at)).collect();
+    by_revision.sort();
+    assert!(by_revision.windows(2).all(|w| w[0].1 <= w[1].1), "updated_at went backwards: {by_revision:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_series_at_the_end_of_the_calendar_ends_and_delivery_goes_on_for_everyone() {
+    let system = System::start();
+    let (u, other) = (user("omar"), user("pia"));
+    for frequency in [Frequency::Weekly, Frequency::Monthly] {
+        let patch = TaskPatch {
+            due_date: Some(Some(datetime!(9999-12-30 09:00 UTC))),
+            recurrence: Some(Some(RecurrenceInput { frequency, interval: None })),
+            ..titled("last one")
+        };
+        let task = system.todo.tasks.create(&u, patch).await.unwrap();
+        system.todo.tasks.complete(&u, task.id).await.unwrap();
+    }
+    settle().await;
+    assert!(open_tasks(&system, "omar").await.is_empty(), "no instance after 9999-12-31");
+    assert!(system.bus.dead_letters().is_empty(), "the completions were handled, not dead-lettered");
+    let monthly = TaskPatch {
+        due_date: Some(Some(datetime!(2030-01-31 09:00 UTC))),
+        ..monthly_due(datetime!(2030-01-31 09:00 UTC))
+    };
+    let next = system.todo.tasks.create(&other, monthly).await.unwrap();
+    system.todo.tasks.complete(&other, next.id).await.unwrap();
+    eventually("the other user's next instance", async || open_tasks(&system, "pia").await.len() == 1).await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn bad_input_is_refused_with_the_field_named_and_changes_nothing() {
     let system = System::start();
     let u = user("max");

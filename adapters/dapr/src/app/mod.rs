@@ -111,8 +111,14 @@ impl DaprApp {
     /// The routes. Only what was registered is served: without jobs `/job/*` is not a route,
     /// a binding not registered is not one either.
     pub fn router(self) -> Router {
-        let listing = subscribe::listing(&self.pubsub_name, &self.topic_prefix, &self.subscriptions, &self.dead_letter_subscriptions);
-        let handlers = events::Handlers::new(self.subscriptions.iter().chain(&self.dead_letter_subscriptions).cloned().collect());
+        let listing = subscribe::listing(
+            &self.pubsub_name,
+            &self.topic_prefix,
+            &self.subscriptions,
+            &self.dead_letter_subscriptions,
+        );
+        let handlers =
+            events::Handlers::new(self.subscriptions.iter().chain(&self.dead_letter_subscriptions).cloned().collect());
         let mut router = Router::new()
             .route("/dapr/subscribe", get(subscribe::subscribe).with_state(Arc::new(listing)))
             .route("/events/{route}", post(events::deliver).with_state(Arc::new(handlers)));

@@ -97,9 +97,7 @@ impl EventBus for DaprEventBus {
             Ok(())
         } else {
             // Only 204 says "accepted by the broker"; anything else is not a promise.
-            Err(BusError::Unavailable(
-                format!("publish answered {} instead of 204", answer.status.as_u16()).into(),
-            ))
+            Err(BusError::Unavailable(format!("publish answered {} instead of 204", answer.status.as_u16()).into()))
         }
     }
 
@@ -108,7 +106,8 @@ impl EventBus for DaprEventBus {
         if events.is_empty() {
             return Ok(());
         }
-        let all_failed = |source: BusError| BatchPublishError { failed: events.iter().map(Event::id).collect(), source };
+        let all_failed =
+            |source: BusError| BatchPublishError { failed: events.iter().map(Event::id).collect(), source };
         // Entry ids are positions, so that two events with one id cannot clash.
         let entries: Vec<BulkEntry<'_>> = events
             .iter()
@@ -135,9 +134,9 @@ impl EventBus for DaprEventBus {
             Ok(answer) if answer.status == StatusCode::NO_CONTENT || answer.status == StatusCode::OK => {
                 // 200 may carry a (possibly empty) list of failed entries.
                 match serde_json::from_slice::<BulkFailure>(&answer.body) {
-                    Ok(f) if !f.failed_entries.is_empty() => Err(partial(events, f, BusError::Unavailable(
-                        "bulk publish reported failed entries".into(),
-                    ))),
+                    Ok(f) if !f.failed_entries.is_empty() => {
+                        Err(partial(events, f, BusError::Unavailable("bulk publish reported failed entries".into())))
+                    }
                     _ => Ok(()),
                 }
             }

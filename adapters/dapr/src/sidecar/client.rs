@@ -259,20 +259,28 @@ impl SidecarClient {
             .map_err(|e| SidecarError::unexpected(format!("bad request {method} {uri}: {e}")))?;
         *request.headers_mut() = headers;
         let call = async {
-            let response = self.inner.http.request(request).await.map_err(|e| {
-                SidecarError::transport(format!("{method} {path_and_query}: {e}"), Some(Box::new(e)))
-            })?;
+            let response =
+                self.inner.http.request(request).await.map_err(|e| {
+                    SidecarError::transport(format!("{method} {path_and_query}: {e}"), Some(Box::new(e)))
+                })?;
             let (parts, body) = response.into_parts();
             let body = body
                 .collect()
                 .await
-                .map_err(|e| SidecarError::transport(format!("{method} {path_and_query}: reading the answer: {e}"), Some(Box::new(e))))?
+                .map_err(|e| {
+                    SidecarError::transport(
+                        format!("{method} {path_and_query}: reading the answer: {e}"),
+                        Some(Box::new(e)),
+                    )
+                })?
                 .to_bytes();
             Ok(Answer { status: parts.status, headers: parts.headers, body })
         };
         match tokio::time::timeout(timeout, call).await {
             Ok(result) => result,
-            Err(_) => Err(SidecarError::transport(format!("{method} {path_and_query}: no answer within {timeout:?}"), None)),
+            Err(_) => {
+                Err(SidecarError::transport(format!("{method} {path_and_query}: no answer within {timeout:?}"), None))
+            }
         }
     }
 
@@ -286,11 +294,7 @@ impl SidecarClient {
         body: Option<Bytes>,
     ) -> Result<Answer, SidecarError> {
         let answer = self.send(method, path_and_query, headers, body, self.inner.config.timeout).await?;
-        if answer.status.is_success() {
-            Ok(answer)
-        } else {
-            Err(SidecarError::from_answer(answer.status, answer.body))
-        }
+        if answer.status.is_success() { Ok(answer) } else { Err(SidecarError::from_answer(answer.status, answer.body)) }
     }
 }
 

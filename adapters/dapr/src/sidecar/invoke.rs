@@ -67,7 +67,8 @@ impl DaprInvoker {
             uri.push('?');
             uri.push_str(q);
         }
-        let body = if body.is_empty() && (method == Method::GET || method == Method::DELETE) { None } else { Some(body) };
+        let body =
+            if body.is_empty() && (method == Method::GET || method == Method::DELETE) { None } else { Some(body) };
         let answer = self.client.send(method, &uri, forwarded, body, self.client.config().timeout).await?;
         tracing::Span::current().record("status", answer.status.as_u16());
         Ok(InvokeResponse { status: answer.status, headers: answer.headers, body: answer.body })

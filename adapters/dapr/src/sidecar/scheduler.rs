@@ -9,7 +9,7 @@ use http::{HeaderMap, Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use todo_ports::model::{check_instant, TaskId, UserId};
+use todo_ports::model::{TaskId, UserId, check_instant};
 use todo_ports::{ReminderJob, Scheduler, SchedulerError};
 
 use super::client::{ErrorKind, SidecarClient, SidecarError, encode};

@@ -42,11 +42,7 @@ impl DaprStateStore {
     }
 
     fn key_path(&self, key: &ConversationKey) -> String {
-        format!(
-            "/v1.0/state/{}/{}",
-            encode(&self.client.config().state_store, false),
-            encode(&key.to_string(), true)
-        )
+        format!("/v1.0/state/{}/{}", encode(&self.client.config().state_store, false), encode(&key.to_string(), true))
     }
 
     async fn read(&self, key: &ConversationKey) -> Result<Option<(Bytes, ETag)>, StateError> {
@@ -126,14 +122,18 @@ impl StateStore for DaprStateStore {
     #[tracing::instrument(name = "state.dapr.get", skip_all, fields(key = %key))]
     async fn get(&self, key: &ConversationKey) -> Result<Option<Versioned<Conversation>>, StateError> {
         let Some((body, etag)) = self.read(key).await? else { return Ok(None) };
-        let value: Conversation = serde_json::from_slice(&body).map_err(|e| {
-            StateError::Internal(format!("{key}: the stored value is not a conversation: {e}").into())
-        })?;
+        let value: Conversation = serde_json::from_slice(&body)
+            .map_err(|e| StateError::Internal(format!("{key}: the stored value is not a conversation: {e}").into()))?;
         Ok(Some(Versioned { value, etag }))
     }
 
     #[tracing::instrument(name = "state.dapr.save", skip_all, fields(key = %conversation.key()))]
-    async fn save(&self, conversation: &Conversation, precondition: &Precondition, ttl: Duration) -> Result<(), StateError> {
+    async fn save(
+        &self,
+        conversation: &Conversation,
+        precondition: &Precondition,
+        ttl: Duration,
+    ) -> Result<(), StateError> {
         let key = conversation.key();
         let value = serde_json::to_value(conversation).map_err(|e| StateError::Internal(Box::new(e)))?;
         match precondition {

@@ -7,7 +7,6 @@ use std::process::Command;
 use crate::Error;
 use crate::db::connect;
 
-
 /// How the two runs of a round share the machine's cores.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Cores {
@@ -62,7 +61,8 @@ impl CoreSplit {
         }
         let client = connect(pg_url).await?;
         let backend: i32 = client.query_one("SELECT pg_backend_pid()", &[]).await?.get(0);
-        let postmaster = parent_of(u32::try_from(backend)?).ok_or("cannot read the server's processes (not on this machine?)")?;
+        let postmaster =
+            parent_of(u32::try_from(backend)?).ok_or("cannot read the server's processes (not on this machine?)")?;
         drop(client);
         let split = Self { postmaster, all: format!("0-{}", cores - 1) };
         for pid in split.server_processes() {

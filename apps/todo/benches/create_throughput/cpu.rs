@@ -25,7 +25,10 @@ pub(crate) async fn backend_ticks(
     applications: &[String],
 ) -> Result<HashMap<i32, u64>, Error> {
     let rows = client
-        .query("SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = ANY($2)", &[&database, &applications])
+        .query(
+            "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = ANY($2)",
+            &[&database, &applications],
+        )
         .await?;
     Ok(rows
         .iter()
@@ -47,7 +50,8 @@ pub(crate) struct BackendCpu {
 impl BackendCpu {
     pub(crate) async fn start(url: &str, database: &str, applications: &[&str]) -> Result<Self, Error> {
         let client = connect(url).await?;
-        let (database, applications) = (database.to_owned(), applications.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>());
+        let (database, applications) =
+            (database.to_owned(), applications.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>());
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let sample = move |client: Arc<tokio_postgres::Client>| {
             let (database, applications) = (database.clone(), applications.clone());

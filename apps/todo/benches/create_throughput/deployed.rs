@@ -92,18 +92,28 @@ pub(crate) async fn run(pg_url: &str, settings: &Settings) -> Result<Deployed, E
         ("SWEEP_INTERVAL_SECS", "0"),
         ("ROLES", crate::http::Wiring::Backend.roles()),
     ]);
-    let config = todo::Config::from_lookup(|k| vars.get(k).map(|v| (*v).to_owned()))?;
+    let config = todo_runtime::Config::from_lookup(|k| vars.get(k).map(|v| (*v).to_owned()))?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let app = tokio::spawn(todo::run(config, listener, async {
+    let app = tokio::spawn(todo_runtime::run(config, listener, async {
         let _ = stopped.await;
     }));
-    let spec = SidecarSpec { app_port: Some(addr.port()), http_port: dapr_port, ..SidecarSpec::new(run.app_id("bench-backend")) };
+    let spec = SidecarSpec {
+        app_port: Some(addr.port()),
+        http_port: dapr_port,
+        ..SidecarSpec::new(run.app_id("bench-backend"))
+    };
     let sidecar = Sidecar::start(run, spec).await;
     let daprd = sidecar.daprd_pid();
     let (kafka, scheduler) = (stack_pid(stack, "kafka"), stack_pid(stack, "scheduler"));
 
-    println!("\n== deployed: the backend (ROLES=none) on http://{addr} with daprd {} (pid {daprd:?}), database {} ==", sidecar.app_id, db.name());
-    println!("  events go outbox -> relay -> daprd (http {dapr_port}) -> Kafka topics {prefix}task-events, {prefix}task-updates");
+    println!(
+        "\n== deployed: the backend (ROLES=backend) on http://{addr} with daprd {} (pid {daprd:?}), database {} ==",
+        sidecar.app_id,
+        db.name()
+    );
+    println!(
+        "  events go outbox -> relay -> daprd (http {dapr_port}) -> Kafka topics {prefix}task-events, {prefix}task-updates"
+    );
 
     let today = OffsetDateTime::now_utc().replace_time(time::macros::time!(09:00));
     let requests: Arc<Vec<(String, Bytes)>> = Arc::new(
@@ -139,7 +149,12 @@ pub(crate) async fn run(pg_url: &str, settings: &Settings) -> Result<Deployed, E
     wait_until_up(addr).await?;
     if settings.warmup > 0 {
         let done = join(run_client(0..settings.warmup)?).await?;
-        println!("  warm-up: {} requests in {:.2} s ({} errors)", settings.warmup, done.elapsed.as_secs_f64(), done.errors);
+        println!(
+            "  warm-up: {} requests in {:.2} s ({} errors)",
+            settings.warmup,
+            done.elapsed.as_secs_f64(),
+            done.errors
+        );
         if wait_empty(stats.clone(), Duration::from_secs(120)).await?.is_none() {
             println!("  warm-up: the outbox did not empty within 120 s; measuring anyway");
         }

@@ -17,24 +17,24 @@ use crate::{Error, Settings};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Wiring {
-    /// `todo::run` with `ROLES=none`: the task backend (REST API and outbox relay).
+    /// `todo_runtime::run` with `ROLES=backend`: the task backend (REST API and outbox relay).
     Backend,
-    /// `todo::run` with every role: the consumers too, in process.
+    /// `todo_runtime::run` with every role: the consumers too, in process.
     App,
 }
 
 impl Wiring {
     pub(crate) fn label(self) -> &'static str {
         match self {
-            Self::Backend => "HTTP backend (ROLES=none)",
+            Self::Backend => "HTTP backend (ROLES=backend)",
             Self::App => "HTTP all-in-one app",
         }
     }
 
-    /// `ROLES` for `todo::run`.
+    /// `ROLES` for `todo_runtime::run`.
     pub(crate) fn roles(self) -> &'static str {
         match self {
-            Self::Backend => todo::config::NO_ROLES,
+            Self::Backend => "backend",
             Self::App => "",
         }
     }
@@ -47,7 +47,7 @@ pub(crate) async fn start_app(
     wiring: Wiring,
     listener: TcpListener,
     stopped: tokio::sync::oneshot::Receiver<()>,
-) -> Result<tokio::task::JoinHandle<Result<(), todo::Error>>, Error> {
+) -> Result<tokio::task::JoinHandle<Result<(), todo_runtime::Error>>, Error> {
     let pool = settings.pool.to_string();
     let vars: HashMap<&str, &str> = HashMap::from([
         ("DATABASE_URL", db.url()),
@@ -55,11 +55,11 @@ pub(crate) async fn start_app(
         ("SWEEP_INTERVAL_SECS", "0"),
         ("ROLES", wiring.roles()),
     ]);
-    let config = todo::Config::from_lookup(|k| vars.get(k).map(|v| (*v).to_owned()))?;
+    let config = todo_runtime::Config::from_lookup(|k| vars.get(k).map(|v| (*v).to_owned()))?;
     let shutdown = async {
         let _ = stopped.await;
     };
-    Ok(tokio::spawn(todo::run(config, listener, shutdown)))
+    Ok(tokio::spawn(todo_runtime::run(config, listener, shutdown)))
 }
 
 /// Runs the app on a throwaway database and loads it; prints what it saw.
@@ -74,11 +74,17 @@ pub(crate) async fn http_run(pg_url: &str, settings: &Settings, wiring: Wiring) 
     println!("\n== {}: POST /api/{{user}}/tasks on http://{addr}, database {} ==", wiring.label(), db.name());
     match wiring {
         Wiring::Backend => {
-            println!("  todo::run, ROLES=none: REST API, create use case, PostgreSQL store (pool {}) and outbox relay,", settings.pool);
+            println!(
+                "  todo_runtime::run, ROLES=backend: REST API, create use case, PostgreSQL store (pool {}) and outbox relay,",
+                settings.pool
+            );
             println!("  publishing every event to the in-memory bus; the consumers are other services. Sweep off.");
         }
         Wiring::App => {
-            println!("  todo::run, every role: PostgreSQL store (pool {}), in-memory bus and scheduler, sweep off.", settings.pool);
+            println!(
+                "  todo_runtime::run, every role: PostgreSQL store (pool {}), in-memory bus and scheduler, sweep off.",
+                settings.pool
+            );
             println!("  Its outbox relay publishes to the in-memory bus, whose audit consumer writes an audit_log row");
             println!("  per task.created (the recurring-task consumer ignores creations): all of it during the run.");
         }
@@ -119,8 +125,12 @@ pub(crate) async fn http_run(pg_url: &str, settings: &Settings, wiring: Wiring) 
     let last_response = Instant::now();
     let at_most = Duration::from_secs(60);
     let drained = match wait_for_empty_outbox(&stats, at_most).await? {
-        Ok(empty) => format!("outbox empty {:.0} ms after the last response", (empty - last_response).as_secs_f64() * 1000.0),
-        Err(pending) => format!("outbox NOT empty {} s after the last response: {pending} rows waiting", at_most.as_secs()),
+        Ok(empty) => {
+            format!("outbox empty {:.0} ms after the last response", (empty - last_response).as_secs_f64() * 1000.0)
+        }
+        Err(pending) => {
+            format!("outbox NOT empty {} s after the last response: {pending} rows waiting", at_most.as_secs())
+        }
     };
     let process_cpu = process_before.zip(cpu_ticks("/proc/self/stat")).map(|(a, b)| (b - a) as f64 * TICK_MS);
     let server_cpu = backends.finish().await?;
@@ -176,7 +186,10 @@ pub(crate) async fn http_run(pg_url: &str, settings: &Settings, wiring: Wiring) 
 
 /// Waits until the relay has published everything: `Ok` with when it saw the outbox empty,
 /// `Err` with how many rows were still waiting after `at_most`.
-pub(crate) async fn wait_for_empty_outbox(stats: &tokio_postgres::Client, at_most: Duration) -> Result<Result<Instant, i64>, Error> {
+pub(crate) async fn wait_for_empty_outbox(
+    stats: &tokio_postgres::Client,
+    at_most: Duration,
+) -> Result<Result<Instant, i64>, Error> {
     let deadline = Instant::now() + at_most;
     loop {
         let pending: i64 = stats.query_one("SELECT count(*) FROM outbox", &[]).await?.get(0);

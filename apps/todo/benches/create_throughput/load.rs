@@ -45,7 +45,8 @@ pub(crate) fn request_of(i: usize, users: usize, today: OffsetDateTime) -> Resul
         "tags": if (r >> 20) % 2 == 0 { serde_json::json!(["home", "errands"]) } else { serde_json::json!(["work"]) },
     });
     if (r >> 24) % 2 == 0 {
-        body["description"] = "Milk, eggs, bread and coffee; pick up the parcel at the post office on the way back.".into();
+        body["description"] =
+            "Milk, eggs, bread and coffee; pick up the parcel at the post office on the way back.".into();
     }
     if (r >> 28) % 4 != 0 {
         let due = today + time::Duration::days(1 + ((r >> 32) % 60) as i64);

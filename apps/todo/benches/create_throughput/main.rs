@@ -11,12 +11,12 @@
 //! `backend,pgbench,app,pgbench-audit,deployed` (all by default).
 //!
 //! The runs, one after the other, each on a throwaway database of the same server:
-//! - `backend`: the task backend of the microservice split, `todo::run` with `ROLES=none`:
+//! - `backend`: the task backend of the microservice split, `todo_runtime::run` with `ROLES=backend`:
 //!   REST API, create use case, PostgreSQL store and the outbox relay, which publishes every
 //!   event to the (in-memory) bus; the consumers are other services. C keep-alive HTTP/1.1
 //!   connections each send `POST /api/{user}/tasks` back to back until N requests are done;
 //!   every latency is recorded.
-//! - `app`: the all-in-one app (`todo::run`, every role): the same plus, in process, the
+//! - `app`: the all-in-one app (`todo_runtime::run`, every role): the same plus, in process, the
 //!   audit consumer writing one `audit_log` row per `task.created` to the same server.
 //! - `pgbench`: `pgbench -M prepared -c C -j 2 -t N/C` runs, per transaction, the adapter's
 //!   create statement itself (`todo_adapter_postgres::statements::INSERT_TASK`: one task row
@@ -24,7 +24,7 @@
 //!   per-transaction log for percentiles.
 //! - `pgbench-audit`: the same plus, as a second transaction, the adapter's audit append
 //!   (`APPEND_AUDIT`): the server work the `app` run asks for per task, without the app.
-//! - `deployed`: the task backend as deployed: `todo::run` as the backend, with its own real
+//! - `deployed`: the task backend as deployed: `todo_runtime::run` as the backend, with its own real
 //!   `daprd` sidecar publishing every event to Kafka (the local stack's broker and Dapr
 //!   Scheduler). Prints creates/s, the outbox's lag (rows waiting during the run, and how long
 //!   it took to empty) and CPU per create of the app, its `daprd`, the Kafka broker, the Dapr
@@ -41,6 +41,8 @@
 //! machine app, client and server share the cores, so CPU per task explains the throughput.
 //! It never asserts timings: it prints figures.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test or benchmark: a failed expectation is its failure
+
 mod cores;
 mod cpu;
 mod db;
@@ -55,9 +57,9 @@ use std::process::ExitCode;
 use todo_contract_tests::stack::{Stack, env_file};
 
 use crate::cores::{CoreSplit, Cores};
+use crate::db::server_facts;
 use crate::http::{Wiring, http_run};
 use crate::pgbench::{Script, pgbench_run};
-use crate::db::server_facts;
 use crate::report::{Figures, HEADER, median};
 
 pub(crate) type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -88,7 +90,6 @@ pub(crate) struct Settings {
     /// The app's PostgreSQL pool size.
     pub(crate) pool: usize,
 }
-
 
 fn main() -> ExitCode {
     // `cargo bench` passes `--bench`; `cargo test --all-targets` runs bench targets without it,

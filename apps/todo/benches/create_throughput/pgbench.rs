@@ -9,9 +9,9 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use todo_adapter_postgres::testing::TempDatabase;
-use todo_adapter_postgres::{PgConfig, PgStore, statements};
-use todo_ports::EventStamp;
-use todo_ports::model::{Task, TaskEventType, TaskPatch, UserId};
+use todo_adapter_postgres::testing::statements;
+use todo_adapter_postgres::{PgConfig, PgStore};
+use todo_ports::model::{Task, TaskEvent, TaskEventType, TaskId, TaskPatch, UserId};
 
 use crate::cpu::BackendCpu;
 use crate::db::connect;
@@ -38,34 +38,45 @@ impl Script {
     /// pgbench variables (which `-M prepared` binds as parameters, as the app's driver does)
     /// or, for the columns a plain task leaves empty, by `NULL`.
     pub(crate) fn text(self) -> String {
-        // `$18` first, so that `$1` does not match the start of `$10`-`$18`.
+        // `$21` first, so that `$1` does not match the start of `$10`-`$21`. The id is the
+        // sequence's next value, which the app reserves 32 at a time.
         let create = [
-            (18, ":topics"),
-            (17, ":payload"),
-            (16, "gen_random_uuid()"),
-            (15, "now()"),
-            (14, "now()"),
+            (21, ":topics"),
+            (20, ":payload"),
+            (19, "gen_random_uuid()"),
+            (18, ":search"),
+            (17, "now()"),
+            (16, "now()"),
+            (15, "0"),
+            (14, "NULL"),
             (13, "NULL"),
             (12, "NULL"),
-            (11, "NULL"),
-            (10, ":offset"),
+            (11, ":offset"),
+            (10, "NULL"),
             (9, "NULL"),
-            (8, "NULL"),
-            (7, ":tags"),
-            (6, ":due"),
-            (5, ":prio"),
-            (4, "false"),
-            (3, ":description"),
-            (2, ":title"),
-            (1, "('user' || :uid)"),
+            (8, ":tags"),
+            (7, ":due"),
+            (6, ":prio"),
+            (5, "false"),
+            (4, ":description"),
+            (3, ":title"),
+            (2, "('user' || :uid)"),
+            (1, "nextval(pg_get_serial_sequence('tasks', 'id'))"),
         ]
         .iter()
         .fold(statements::INSERT_TASK.trim().to_owned(), |sql, (n, with)| sql.replace(&format!("${n}"), with));
-        let mut text = format!("\\set uid random(0, 99)\n\\set prio random(1, 4)\n\\set offset 30 * random(1, 4)\n{create};\n");
+        let mut text =
+            format!("\\set uid random(0, 99)\n\\set prio random(1, 4)\n\\set offset 30 * random(1, 4)\n{create};\n");
         if self == Self::CreateAndAudit {
-            let audit = [(5, ":payload"), (4, "now()"), (3, "'task.created'"), (2, "('user' || :uid)"), (1, "gen_random_uuid()")]
-                .iter()
-                .fold(statements::APPEND_AUDIT.trim().to_owned(), |sql, (n, with)| sql.replace(&format!("${n}"), with));
+            let audit = [
+                (5, ":payload"),
+                (4, "now()"),
+                (3, "'task.created'"),
+                (2, "('user' || :uid)"),
+                (1, "gen_random_uuid()"),
+            ]
+            .iter()
+            .fold(statements::APPEND_AUDIT.trim().to_owned(), |sql, (n, with)| sql.replace(&format!("${n}"), with));
             text.push_str(&format!("{audit};\n"));
         }
         text
@@ -81,17 +92,20 @@ pub(crate) fn pgbench_values() -> Result<Vec<(&'static str, String)>, Error> {
     let due = now.replace_time(time::macros::time!(09:00)) + time::Duration::days(30);
     let patch = TaskPatch {
         title: Some("Pay the electricity bill #48213".to_owned()),
-        description: Some(Some("Milk, eggs, bread and coffee; pick up the parcel at the post office on the way back.".to_owned())),
+        description: Some(Some(
+            "Milk, eggs, bread and coffee; pick up the parcel at the post office on the way back.".to_owned(),
+        )),
         priority_id: Some(Some(2)),
         due_date: Some(Some(due)),
         tags: Some(vec!["home".to_owned(), "errands".to_owned()]),
         reminder_offset_minutes: Some(60),
         ..TaskPatch::default()
     };
-    let task = Task::create(UserId::parse("user7")?, patch, now)?;
-    let event = EventStamp::new(TaskEventType::Created, now).event(&task);
+    let task = Task::create(UserId::parse("user7")?, patch, now)?.with_id(TaskId(48_213));
+    let event = TaskEvent::new(TaskEventType::Created, task.clone(), now);
     Ok(vec![
         ("title", task.title.clone()),
+        ("search", task.search_text()),
         ("description", task.description.clone().unwrap_or_default()),
         ("due", due.format(&Rfc3339)?),
         ("tags", "{home,errands}".to_owned()),
@@ -128,9 +142,7 @@ pub(crate) fn pgbench_run(
         for (name, value) in &values {
             cmd.arg("-D").arg(format!("{name}={value}"));
         }
-        cmd
-            .args(["-c", &c.to_string(), "-j", &jobs.to_string(), "-t", &per_client.to_string()])
-            .arg(db.url());
+        cmd.args(["-c", &c.to_string(), "-j", &jobs.to_string(), "-t", &per_client.to_string()]).arg(db.url());
         cmd
     };
     println!(
@@ -166,7 +178,9 @@ pub(crate) fn pgbench_run(
     let tps = field("tps").ok_or_else(|| format!("no tps in pgbench's output:\n{stdout}"))?;
     let latency = field("latency average").unwrap_or(f64::NAN);
     let failed = field("number of failed transactions").unwrap_or(0.0);
-    println!("  pgbench says: tps = {tps:.1} (without initial connection time), latency average = {latency:.3} ms, {failed} failed");
+    println!(
+        "  pgbench says: tps = {tps:.1} (without initial connection time), latency average = {latency:.3} ms, {failed} failed"
+    );
 
     // Per-transaction log lines: client_id transaction_no time_us script_no epoch epoch_us.
     let mut micros = Vec::with_capacity(settings.requests);
@@ -193,7 +207,10 @@ pub(crate) fn pgbench_run(
     let written = runtime.block_on(async {
         let client = connect(db.url()).await?;
         let row = client
-            .query_one("SELECT (SELECT count(*) FROM tasks), (SELECT count(*) FROM outbox), (SELECT count(*) FROM audit_log)", &[])
+            .query_one(
+                "SELECT (SELECT count(*) FROM tasks), (SELECT count(*) FROM outbox), (SELECT count(*) FROM audit_log)",
+                &[],
+            )
             .await?;
         Ok::<_, Error>((row.get::<_, i64>(0), row.get::<_, i64>(1), row.get::<_, i64>(2)))
     })?;

@@ -77,7 +77,8 @@ impl Figures {
     }
 }
 
-pub(crate) const HEADER: &str = "run                          cores    txns   secs     tps    mean    p50    p90    p99     max  postgres  process";
+pub(crate) const HEADER: &str =
+    "run                          cores    txns   secs     tps    mean    p50    p90    p99     max  postgres  process";
 
 /// The middle value (the mean of the two middle ones for an even count); `None` when empty.
 pub(crate) fn median(mut values: Vec<f64>) -> Option<f64> {

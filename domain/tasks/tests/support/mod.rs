@@ -1,23 +1,24 @@
-//! The whole system on in-memory adapters, with consumers subscribed and the relay running,
-//! plus helpers to wait for asynchronous effects.
+//! The whole system on in-memory adapters, with every role's consumers subscribed and the relay
+//! running, plus helpers to wait for asynchronous effects. Tests run on Tokio's paused clock, so
+//! waiting for something (or for nothing to happen) takes no wall time.
 
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use todo_adapter_memory::{InMemoryEventBus, InMemoryScheduler, InMemoryStateStore, InMemoryStore};
 use todo_ports::model::{Event, Topic, UserId};
-use todo_ports::{Clock, SystemClock};
-use todo_tasks::{Ports, Todo};
+use todo_ports::{Clock, Scheduler, SystemClock};
+use todo_tasks::{Ports, Role, Todo};
+use tokio::sync::Notify;
 
 pub struct System {
     pub todo: Todo,
     pub store: Arc<InMemoryStore>,
     pub bus: Arc<InMemoryEventBus>,
     pub scheduler: Arc<InMemoryScheduler>,
-    stop: Arc<AtomicBool>,
+    stop: Arc<Notify>,
 }
 
 impl System {
@@ -26,25 +27,29 @@ impl System {
     }
 
     pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
+        Self::with(clock, None)
+    }
+
+    /// The system with `scheduler` instead of the in-memory one (which is then idle).
+    pub fn with(clock: Arc<dyn Clock>, scheduler: Option<Arc<dyn Scheduler>>) -> Self {
         let store = InMemoryStore::new();
         let bus = InMemoryEventBus::recording();
-        let scheduler = InMemoryScheduler::new();
+        let memory_scheduler = InMemoryScheduler::new();
         let todo = Todo::new(Ports::over_store(
             store.clone(),
             bus.clone(),
             InMemoryStateStore::new(),
-            scheduler.clone(),
+            scheduler.unwrap_or_else(|| memory_scheduler.clone()),
             clock,
         ));
-        scheduler.set_handler(todo.reminder_jobs.clone());
-        for subscription in todo.subscriptions() {
+        memory_scheduler.set_handler(todo.reminder_jobs.clone());
+        for subscription in todo.subscriptions(&Role::ALL) {
             bus.subscribe(subscription);
         }
-        let stop = Arc::new(AtomicBool::new(false));
-        let relay = todo.relay.clone();
-        let flag = stop.clone();
-        tokio::spawn(async move { relay.run(move || flag.load(Ordering::Relaxed)).await });
-        Self { todo, store, bus, scheduler, stop }
+        let stop = Arc::new(Notify::new());
+        let (relay, stopped) = (todo.relay.clone(), stop.clone());
+        tokio::spawn(async move { relay.run(async move { stopped.notified().await }).await });
+        Self { todo, store, bus, scheduler: memory_scheduler, stop }
     }
 
     /// Events published so far on `topic` whose type is `event_type`.
@@ -60,7 +65,7 @@ impl System {
 
 impl Drop for System {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.notify_one();
     }
 }
 
@@ -79,7 +84,8 @@ pub async fn eventually(what: &str, condition: impl AsyncFn() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
-/// Lets queued deliveries run (for asserting that something did *not* happen).
+/// Lets queued deliveries, redeliveries and relay waits run out (for asserting that something
+/// did *not* happen): ten seconds of the paused clock, no wall time.
 pub async fn settle() {
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
 }

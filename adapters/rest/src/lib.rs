@@ -1,0 +1,15 @@
+//! The REST API of the Todo system: axum routes over the driving ports (`TaskService`, ...),
+//! so they run over the domain or over mocks, and the JSON wire types of its requests and
+//! responses. Errors are the server's JSON error body (`todo-http-server`).
+//!
+//! # Layout
+//! - [`routes`]: the route tables (`tasks`, `conversations`, `activity`), one per driving port.
+//! - [`wire`]: request bodies and response views; the domain types never meet JSON here.
+//! - `path`, `query`: strict parsing of path segments and query strings.
+//! - `error`: use-case errors as statuses, in one place.
+
+mod error;
+mod path;
+mod query;
+pub mod routes;
+pub mod wire;

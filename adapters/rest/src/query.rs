@@ -1,0 +1,138 @@
+//! Query strings: the task listing's filters, sort and page, and the feeds' `limit`. Decoding is
+//! `form_urlencoded`'s; every parameter is checked here and a bad one answers 400 naming it.
+
+use std::borrow::Cow;
+
+use todo_http_server::ApiError;
+use todo_ports::model::{Priority, check_line, parse_instant};
+use todo_ports::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, SortKey, SortOrder, TaskQuery};
+
+fn pairs(query: Option<&str>) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
+    form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+}
+
+/// A bounded integer.
+fn integer(name: &str, raw: &str, min: i64, max: i64) -> Result<i64, ApiError> {
+    match raw.parse::<i64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(ApiError::bad_parameter(name, format!("must be an integer from {min} to {max}"))),
+    }
+}
+
+/// Text to search or match: no control characters (NUL cannot be stored anywhere anyway).
+fn text(name: &str, raw: Cow<'_, str>) -> Result<String, ApiError> {
+    check_line(name, &raw).map_err(|e| ApiError::bad_parameter(name, e.message))?;
+    Ok(raw.into_owned())
+}
+
+/// The listing's filters, sort and page.
+pub(crate) fn task_query(query: Option<&str>) -> Result<TaskQuery, ApiError> {
+    let mut q = TaskQuery::default();
+    for (name, value) in pairs(query) {
+        match name.as_ref() {
+            "completed" => {
+                q.completed = Some(match value.as_ref() {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(ApiError::bad_parameter("completed", "must be true or false")),
+                });
+            }
+            "priority_id" => {
+                let n = integer("priority_id", &value, 1, 4)?;
+                q.priority_id =
+                    Some(Priority::parse(n).map_err(|e| ApiError::bad_parameter("priority_id", e.message))?);
+            }
+            "tag" => q.tag = Some(text("tag", value)?),
+            "due_before" => {
+                q.due_before = Some(
+                    parse_instant("due_before", &value)
+                        .map_err(|e| ApiError::bad_parameter("due_before", e.message))?,
+                );
+            }
+            "due_after" => {
+                q.due_after = Some(
+                    parse_instant("due_after", &value).map_err(|e| ApiError::bad_parameter("due_after", e.message))?,
+                );
+            }
+            "q" => q.text = Some(text("q", value)?).filter(|v| !v.is_empty()),
+            "sort" => {
+                q.sort = match value.as_ref() {
+                    "due_date" => SortKey::DueDate,
+                    "priority" | "priority_id" => SortKey::Priority,
+                    "created_at" => SortKey::CreatedAt,
+                    _ => return Err(ApiError::bad_parameter("sort", "must be due_date, priority or created_at")),
+                };
+            }
+            "order" => {
+                q.order = match value.as_ref() {
+                    "asc" => SortOrder::Asc,
+                    "desc" => SortOrder::Desc,
+                    _ => return Err(ApiError::bad_parameter("order", "must be asc or desc")),
+                };
+            }
+            "limit" => q.limit = page_size(&value)?,
+            "offset" => q.offset = u32::try_from(integer("offset", &value, 0, u32::MAX.into())?).unwrap_or(u32::MAX),
+            other => return Err(unknown(other)),
+        }
+    }
+    Ok(q)
+}
+
+fn page_size(raw: &str) -> Result<u32, ApiError> {
+    Ok(u32::try_from(integer("limit", raw, 1, MAX_PAGE_SIZE.into())?).unwrap_or(DEFAULT_PAGE_SIZE))
+}
+
+fn unknown(name: &str) -> ApiError {
+    // The name is echoed in JSON only (escaped there); it never reaches a log line.
+    let shown: String = name.chars().take(64).collect();
+    ApiError::bad_parameter(&shown, "unknown query parameter")
+}
+
+/// The `limit` parameter of the feeds (1 to 200, default 50); other parameters are refused.
+pub(crate) fn feed_limit(query: Option<&str>) -> Result<u32, ApiError> {
+    let mut limit = DEFAULT_PAGE_SIZE;
+    for (name, value) in pairs(query) {
+        match name.as_ref() {
+            "limit" => limit = page_size(&value)?,
+            other => return Err(unknown(other)),
+        }
+    }
+    Ok(limit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_every_listing_parameter() {
+        let q = task_query(Some(
+            "completed=false&priority_id=2&tag=home+office&due_before=2026-02-01T00:00:00Z&due_after=2026-01-01T00:00:00%2B01:00&q=milk&sort=due_date&order=desc&limit=10&offset=20",
+        ))
+        .unwrap();
+        assert_eq!(q.completed, Some(false));
+        assert_eq!(q.priority_id.map(|p| p.get()), Some(2));
+        assert_eq!((q.tag.as_deref(), q.text.as_deref()), (Some("home office"), Some("milk")));
+        assert_eq!((q.sort, q.order, q.limit, q.offset), (SortKey::DueDate, SortOrder::Desc, 10, 20));
+    }
+
+    #[test]
+    fn names_the_bad_parameter() {
+        for (query, name) in [
+            ("completed=yes", "completed"),
+            ("priority_id=5", "priority_id"),
+            ("due_before=tomorrow", "due_before"),
+            ("due_before=9999-12-31T23:59:59-00:01", "due_before"),
+            ("due_after=0000-01-01T00:00:00%2B00:01", "due_after"),
+            ("limit=0", "limit"),
+            ("limit=201", "limit"),
+            ("sort=title", "sort"),
+            ("q=%00", "q"),
+            ("tag=a%00b", "tag"),
+            ("q=two%0Alines", "q"),
+            ("colour=red", "colour"),
+        ] {
+            assert_eq!(task_query(Some(query)).unwrap_err().field.as_deref(), Some(name), "{query}");
+        }
+    }
+}

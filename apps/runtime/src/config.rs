@@ -1,0 +1,237 @@
+//! The settings of an app, read once from a lookup (the process environment in production, a
+//! map in tests) into typed values. Which adapters run follows from them: PostgreSQL when
+//! `DATABASE_URL` is set, the Dapr sidecar when `DAPR_HTTP_PORT` or `DAPR_HTTP_ENDPOINT` is,
+//! in memory otherwise.
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use todo_adapter_dapr::DaprConfig;
+use todo_adapter_postgres::PgConfig;
+use todo_http_server::ServerConfig;
+use todo_tasks::Role;
+
+/// A setting that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The variable's value is not what it must be.
+    #[error("{key}={value:?}: {why}")]
+    Invalid {
+        /// The variable.
+        key: &'static str,
+        /// Its value.
+        value: String,
+        /// What it must be.
+        why: String,
+    },
+    /// The sidecar's settings are wrong.
+    #[error(transparent)]
+    Dapr(#[from] todo_adapter_dapr::ConfigError),
+}
+
+/// Everything an app is configured with. `Debug` shows no secret.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the HTTP server listens: `127.0.0.1:$PORT` (default 8000).
+    pub listen: SocketAddr,
+    /// `ROLES`: the services this process runs (`backend`, `recurring-tasks`,
+    /// `notifications`, `audit`, comma-separated); all by default.
+    pub roles: Vec<Role>,
+    /// `DATABASE_URL` (and `DATABASE_POOL_SIZE`): tasks, outbox and ledgers in PostgreSQL.
+    pub postgres: Option<PgConfig>,
+    /// The sidecar, when `DAPR_HTTP_PORT` or `DAPR_HTTP_ENDPOINT` is set (`DAPR_API_TOKEN`,
+    /// `TOPIC_PREFIX`): events, state and reminder jobs go through Dapr, which delivers events,
+    /// jobs and the cron binding back.
+    pub dapr: Option<DaprConfig>,
+    /// `APP_API_TOKEN`: what the sidecar presents on the routes it calls.
+    pub app_api_token: Option<SecretString>,
+    /// How often the embedded sweep runs (`SWEEP_INTERVAL_SECS`, default 300 like the
+    /// `reminder-cron` binding; with Dapr the binding drives it and the default is off); 0 is
+    /// off.
+    pub sweep_interval: Option<Duration>,
+    /// The HTTP server's limits: `HTTP_MAX_BODY_BYTES`, `HTTP_HEADER_TIMEOUT_SECS`,
+    /// `HTTP_BODY_TIMEOUT_SECS`, `HTTP_IDLE_TIMEOUT_SECS`, `HTTP_MAX_CONNECTIONS`.
+    pub server: ServerConfig,
+}
+
+/// Reads settings from a lookup; empty values count as unset.
+struct Settings<F: Fn(&str) -> Option<String>>(F);
+
+impl<F: Fn(&str) -> Option<String>> Settings<F> {
+    fn get(&self, key: &str) -> Option<String> {
+        (self.0)(key).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    fn parsed<T: FromStr>(&self, key: &'static str, what: &str) -> Result<Option<T>, ConfigError> {
+        self.get(key)
+            .map(|value| value.parse().map_err(|_| ConfigError::Invalid { key, value, why: format!("must be {what}") }))
+            .transpose()
+    }
+
+    fn seconds(&self, key: &'static str) -> Result<Option<Duration>, ConfigError> {
+        Ok(self.parsed::<u64>(key, "a whole number of seconds")?.map(Duration::from_secs))
+    }
+}
+
+impl Config {
+    /// Reads the settings of the process environment.
+    ///
+    /// # Errors
+    /// The first setting that cannot be used.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Reads the settings through `lookup`.
+    ///
+    /// # Errors
+    /// The first setting that cannot be used.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let s = Settings(lookup);
+        let port: u16 = s.parsed("PORT", "a port number")?.unwrap_or(8000);
+        let dapr = if s.get("DAPR_HTTP_PORT").is_some() || s.get("DAPR_HTTP_ENDPOINT").is_some() {
+            let config = DaprConfig::from_lookup(&s.0)?;
+            Some(match s.get("TOPIC_PREFIX") {
+                Some(prefix) => config.with_topic_prefix(prefix),
+                None => config,
+            })
+        } else {
+            None
+        };
+        let default_sweep = if dapr.is_some() { 0 } else { 300 };
+        let sweep_secs: u64 = s.parsed("SWEEP_INTERVAL_SECS", "a whole number of seconds")?.unwrap_or(default_sweep);
+        let postgres = match s.get("DATABASE_URL") {
+            None => None,
+            Some(url) => {
+                let mut pg = PgConfig::new(url);
+                if let Some(size) = s.parsed::<usize>("DATABASE_POOL_SIZE", "a whole number")? {
+                    pg = pg.with_pool_size(size.max(1));
+                }
+                Some(pg)
+            }
+        };
+        let roles = match s.get("ROLES") {
+            None => Role::ALL.to_vec(),
+            Some(list) => parse_roles(&list)?,
+        };
+        let defaults = ServerConfig::default();
+        let server = ServerConfig {
+            max_body_bytes: s.parsed("HTTP_MAX_BODY_BYTES", "a number of bytes")?.unwrap_or(defaults.max_body_bytes),
+            header_timeout: s.seconds("HTTP_HEADER_TIMEOUT_SECS")?.unwrap_or(defaults.header_timeout),
+            body_timeout: s.seconds("HTTP_BODY_TIMEOUT_SECS")?.unwrap_or(defaults.body_timeout),
+            idle_timeout: s.seconds("HTTP_IDLE_TIMEOUT_SECS")?.unwrap_or(defaults.idle_timeout),
+            max_connections: s.parsed("HTTP_MAX_CONNECTIONS", "a whole number")?.unwrap_or(defaults.max_connections),
+            ..defaults
+        };
+        Ok(Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], port)),
+            roles,
+            postgres,
+            dapr,
+            app_api_token: s.get("APP_API_TOKEN").map(SecretString::from),
+            sweep_interval: (sweep_secs > 0).then(|| Duration::from_secs(sweep_secs)),
+            server,
+        })
+    }
+
+    /// Whether this process runs `role`.
+    pub fn runs(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+}
+
+fn parse_roles(list: &str) -> Result<Vec<Role>, ConfigError> {
+    let mut roles = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let role = Role::from_name(name).ok_or_else(|| ConfigError::Invalid {
+            key: "ROLES",
+            value: list.to_owned(),
+            why: format!("unknown role {name:?}; known: {}", Role::ALL.map(Role::name).join(", ")),
+        })?;
+        if !roles.contains(&role) {
+            roles.push(role);
+        }
+    }
+    if roles.is_empty() {
+        return Err(ConfigError::Invalid { key: "ROLES", value: list.to_owned(), why: "names no role".into() });
+    }
+    Ok(roles)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_embedded_on_loopback_port_8000_with_every_role() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8000");
+        assert_eq!(c.sweep_interval, Some(Duration::from_secs(300)));
+        assert!(c.app_api_token.is_none() && c.postgres.is_none() && c.dapr.is_none());
+        assert_eq!(c.roles, Role::ALL);
+        assert_eq!(c.server, ServerConfig::default());
+    }
+
+    #[test]
+    fn reads_and_checks_each_setting() {
+        let c = config(&[
+            ("PORT", "9001"),
+            ("SWEEP_INTERVAL_SECS", "0"),
+            ("HTTP_IDLE_TIMEOUT_SECS", "5"),
+            ("HTTP_MAX_CONNECTIONS", "64"),
+        ])
+        .unwrap();
+        assert_eq!((c.listen.port(), c.sweep_interval), (9001, None));
+        assert_eq!((c.server.idle_timeout, c.server.max_connections), (Duration::from_secs(5), 64));
+        for bad in [("PORT", "eighty"), ("SWEEP_INTERVAL_SECS", "-1"), ("HTTP_BODY_TIMEOUT_SECS", "soon")] {
+            let e = config(&[bad]).unwrap_err();
+            assert!(e.to_string().starts_with(bad.0), "{e}");
+        }
+        assert!(config(&[("DATABASE_URL", "postgres://x"), ("DATABASE_POOL_SIZE", "many")]).is_err());
+    }
+
+    #[test]
+    fn roles_name_the_services_a_process_runs() {
+        let c = config(&[("ROLES", "audit, notifications,audit")]).unwrap();
+        assert_eq!(c.roles, [Role::Audit, Role::Notifications]);
+        assert!(c.runs(Role::Audit) && !c.runs(Role::Backend));
+        assert!(config(&[("ROLES", "audit,billing")]).is_err());
+        assert!(config(&[("ROLES", " , ")]).is_err());
+    }
+
+    #[test]
+    fn a_database_url_selects_postgres_and_a_sidecar_port_selects_dapr() {
+        let c =
+            config(&[("DATABASE_URL", "postgres://todo:pw@127.0.0.1:5432/todo"), ("DATABASE_POOL_SIZE", "4")]).unwrap();
+        assert_eq!(c.postgres.as_ref().map(|p| p.pool_size), Some(4));
+        let c = config(&[("DAPR_HTTP_PORT", "3511"), ("TOPIC_PREFIX", "staging-")]).unwrap();
+        assert_eq!(c.dapr.as_ref().map(|d| d.http_endpoint.as_str()), Some("http://127.0.0.1:3511"));
+        assert_eq!(c.dapr.as_ref().map(|d| d.topic_prefix.as_str()), Some("staging-"));
+        assert_eq!(c.sweep_interval, None, "the cron binding drives the sweep");
+        assert!(config(&[("DAPR_HTTP_PORT", "x")]).is_err());
+    }
+
+    #[test]
+    fn no_secret_reaches_the_debug_output() {
+        let c = config(&[
+            ("APP_API_TOKEN", "app-s3cret"),
+            ("DAPR_HTTP_PORT", "3500"),
+            ("DAPR_API_TOKEN", "dapr-s3cret"),
+            ("DATABASE_URL", "postgres://todo:pg-s3cret@127.0.0.1/todo"),
+        ])
+        .unwrap();
+        let shown = format!("{c:?}");
+        for secret in ["app-s3cret", "dapr-s3cret", "pg-s3cret"] {
+            assert!(!shown.contains(secret), "{secret} shown in {shown}");
+        }
+    }
+}
