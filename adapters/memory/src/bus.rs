@@ -156,3 +156,57 @@ impl EventBus for InMemoryEventBus {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use todo_ports::EventHandler;
+    use todo_ports::model::{Task, TaskEvent, TaskEventType, TaskPatch, UserId};
+
+    use super::*;
+
+    /// Panics on the events titled "poison", handles the rest.
+    #[derive(Default)]
+    struct Fragile {
+        poisoned: AtomicUsize,
+        handled: Mutex<Vec<String>>,
+    }
+
+    #[async_trait]
+    impl EventHandler for Fragile {
+        async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
+            let Event::Task(e) = event else { return Ok(()) };
+            if e.data.title == "poison" {
+                self.poisoned.fetch_add(1, Ordering::SeqCst);
+                panic!("a bug in the handler");
+            }
+            lock(&self.handled).push(e.data.title.clone());
+            Ok(())
+        }
+    }
+
+    fn event(user: &str, title: &str) -> Event {
+        let patch = TaskPatch { title: Some(title.into()), ..TaskPatch::default() };
+        let task = Task::create(UserId::parse(user).unwrap(), patch, time::OffsetDateTime::UNIX_EPOCH).unwrap();
+        TaskEvent::new(TaskEventType::Created, task, time::OffsetDateTime::UNIX_EPOCH).into()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_handler_that_panics_is_redelivered_then_dead_lettered_and_its_lane_goes_on() {
+        let bus = InMemoryEventBus::new();
+        let handler = Arc::new(Fragile::default());
+        bus.subscribe(Subscription { topic: Topic::TaskEvents, name: "fragile", handler: handler.clone() });
+        let poison = event("u1", "poison");
+        bus.publish(Topic::TaskEvents, &poison).await.unwrap();
+        bus.publish(Topic::TaskEvents, &event("u1", "after it")).await.unwrap();
+        bus.publish(Topic::TaskEvents, &event("u2", "another user")).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert_eq!(handler.poisoned.load(Ordering::SeqCst), Policy::REDELIVERY.attempts.unwrap_or(0));
+        assert_eq!(bus.dead_letters(), vec![(Topic::TaskEvents, poison)]);
+        let mut handled = lock(&handler.handled).clone();
+        handled.sort();
+        assert_eq!(handled, ["after it", "another user"], "the lane and the others went on");
+    }
+}

@@ -3,10 +3,12 @@
 //! the bus took it.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use futures_util::future::{Either, select};
 use todo_ports::{EventBus, Outbox, OutboxWait, RepoError};
 use todo_retry::Policy;
@@ -45,12 +47,18 @@ impl OutboxRelay {
         Self { outbox, bus }
     }
 
-    /// Publishes one batch.
+    /// Publishes one batch. A drain that panics (a bug in a bus or store) is a failed step: its
+    /// records stay and are tried again, and the relay lives on.
     ///
     /// # Errors
     /// When the outbox cannot be read.
     pub async fn step(&self) -> Result<RelayStep, RepoError> {
-        let report = self.outbox.drain(self.bus.clone(), BATCH).await?;
+        let drained = AssertUnwindSafe(self.outbox.drain(self.bus.clone(), BATCH)).catch_unwind().await;
+        let Ok(report) = drained else {
+            tracing::error!("an outbox drain panicked; its records stay and are tried again");
+            return Ok(RelayStep::Failed);
+        };
+        let report = report?;
         Ok(match (report.published, report.failed) {
             (0, 0) => RelayStep::Idle,
             (0, _) => RelayStep::Failed,
@@ -66,7 +74,7 @@ impl OutboxRelay {
         let mut shutdown = pin!(shutdown);
         let mut backoff = Policy::RELAY.delays();
         loop {
-            if futures_util::FutureExt::now_or_never(shutdown.as_mut()).is_some() {
+            if shutdown.as_mut().now_or_never().is_some() {
                 return;
             }
             let wait = match self.step().await {
@@ -157,6 +165,17 @@ mod tests {
             .returning(move |_| stopper.notify_one());
         relay_until_done(outbox, stop).await;
         assert_eq!(expected.last(), Some(&Duration::from_secs(5)));
+    }
+
+    #[tokio::test]
+    async fn a_drain_that_panics_is_a_failed_step_and_the_relay_lives_on() {
+        let mut outbox = MockOutbox::new();
+        let mut seq = Sequence::new();
+        outbox.expect_drain().times(1).in_sequence(&mut seq).returning(|_, _| panic!("a bug in the bus"));
+        drains(&mut outbox, &mut seq, 2, 0);
+        let relay = OutboxRelay::new(Arc::new(outbox), Arc::new(MockEventBus::new()));
+        assert_eq!(relay.step().await.unwrap(), RelayStep::Failed);
+        assert_eq!(relay.step().await.unwrap(), RelayStep::Published(2));
     }
 
     #[tokio::test]
