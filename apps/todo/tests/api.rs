@@ -3,110 +3,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test or benchmark: a failed expectation is its failure
 
-use std::net::SocketAddr;
-use std::time::Duration;
+mod support;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::{Method, Request, StatusCode};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
-
-struct App {
-    addr: SocketAddr,
-    client: Client<HttpConnector, Full<Bytes>>,
-    stop: Option<oneshot::Sender<()>>,
-    done: Option<tokio::task::JoinHandle<Result<(), todo_runtime::Error>>>,
-}
-
-impl App {
-    async fn start() -> Self {
-        Self::start_with(&[]).await
-    }
-
-    async fn start_with(vars: &[(&str, &str)]) -> Self {
-        let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let mut config =
-            todo_runtime::Config::from_lookup(|k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())).unwrap();
-        config.sweep_interval = None;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let done = tokio::spawn(todo_runtime::run(config, listener, async move {
-            let _ = stopped.await;
-        }));
-        let client = Client::builder(TokioExecutor::new()).build_http();
-        Self { addr, client, stop: Some(stop), done: Some(done) }
-    }
-
-    async fn call(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> (StatusCode, Value) {
-        self.call_with(method, path, body, &[]).await
-    }
-
-    async fn call_with(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Vec<u8>>,
-        headers: &[(&str, &str)],
-    ) -> (StatusCode, Value) {
-        let mut req = Request::builder().method(method).uri(format!("http://{}{path}", self.addr));
-        if body.is_some() {
-            req = req.header("content-type", "application/json");
-        }
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let req = req.body(Full::new(Bytes::from(body.unwrap_or_default()))).unwrap();
-        let response = self.client.request(req).await.unwrap();
-        let status = response.status();
-        let is_json = response.headers().get("content-type").is_some_and(|v| v == "application/json");
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            assert!(is_json, "a body that is not JSON: {bytes:?}");
-            serde_json::from_slice(&bytes).unwrap()
-        };
-        (status, value)
-    }
-
-    async fn json(&self, method: Method, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(method, path, Some(body.to_string().into_bytes())).await
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.call(Method::GET, path, None).await
-    }
-
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.done.take().unwrap().await.unwrap().unwrap();
-    }
-}
-
-async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    for _ in 0..500 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
-fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, code: &str) {
-    assert_eq!(status, expected, "{body}");
-    assert_eq!(body["error"]["code"], code, "{body}");
-    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
-}
+use support::{App, assert_error, eventually};
 
 #[tokio::test]
 async fn the_readme_walk_through() {
-    let app = App::start().await;
+    let app = App::start(&[]).await;
     let soon = (time::OffsetDateTime::now_utc() + time::Duration::minutes(30))
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap();
@@ -169,7 +74,7 @@ async fn the_readme_walk_through() {
 
 #[tokio::test]
 async fn every_kind_of_bad_input_gets_its_4xx_and_changes_nothing() {
-    let app = App::start().await;
+    let app = App::start(&[]).await;
     let (_, task) = app.json(Method::POST, "/api/bob/tasks", json!({"title": "keep me"})).await;
     let path = format!("/api/bob/tasks/{}", task["id"]);
     let before = app.get("/api/bob/tasks").await;
@@ -262,7 +167,7 @@ async fn every_kind_of_bad_input_gets_its_4xx_and_changes_nothing() {
 
 #[tokio::test]
 async fn dapr_only_routes_demand_the_app_token_when_one_is_set() {
-    let app = App::start_with(&[("APP_API_TOKEN", "s3cret")]).await;
+    let app = App::start(&[("APP_API_TOKEN", "s3cret")]).await;
     let (s, b) = app.call(Method::POST, "/dapr/cron/reminder-cron", None).await;
     assert_error(s, &b, StatusCode::UNAUTHORIZED, "unauthorized");
     let (s, b) = app.call_with(Method::POST, "/dapr/cron/reminder-cron", None, &[("dapr-api-token", "s3cret")]).await;
@@ -273,7 +178,7 @@ async fn dapr_only_routes_demand_the_app_token_when_one_is_set() {
 
 #[tokio::test]
 async fn a_process_serves_only_its_roles() {
-    let app = App::start_with(&[("ROLES", "audit")]).await;
+    let app = App::start(&[("ROLES", "audit")]).await;
     for (method, path) in [
         (Method::POST, "/api/cy/tasks"),
         (Method::GET, "/api/cy/tasks"),
@@ -289,7 +194,7 @@ async fn a_process_serves_only_its_roles() {
 
 #[tokio::test]
 async fn a_process_runs_only_the_consumers_of_its_roles() {
-    let app = App::start_with(&[("ROLES", "backend,audit")]).await;
+    let app = App::start(&[("ROLES", "backend,audit")]).await;
     let (_, task) = app
         .json(
             Method::POST,
