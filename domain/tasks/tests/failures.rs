@@ -44,6 +44,23 @@ fn todo_with(
 }
 
 /// A scheduler that must not be called at all.
+/// A scheduler that accepts every call and writes it to `calls` as `schedule <id> at <time>`
+/// or `cancel <id>`.
+fn logging_scheduler(calls: &Arc<Mutex<Vec<String>>>) -> MockScheduler {
+    let mut scheduler = MockScheduler::new();
+    let log = calls.clone();
+    scheduler.expect_schedule().returning(move |job| {
+        log.lock().unwrap().push(format!("schedule {} at {}", job.task_id, job.fire_at));
+        Ok(())
+    });
+    let log = calls.clone();
+    scheduler.expect_cancel().returning(move |id| {
+        log.lock().unwrap().push(format!("cancel {id}"));
+        Ok(())
+    });
+    scheduler
+}
+
 fn untouched_scheduler() -> MockScheduler {
     let mut scheduler = MockScheduler::new();
     scheduler.expect_schedule().times(0);
@@ -184,17 +201,7 @@ async fn events_of(store: &Arc<InMemoryStore>) -> Vec<TaskEvent> {
 async fn reminder_jobs_are_planned_from_events_and_the_scheduler_is_called_only_for_a_change() {
     let store = InMemoryStore::new();
     let calls = Arc::new(Mutex::new(Vec::<String>::new()));
-    let mut scheduler = MockScheduler::new();
-    let log = calls.clone();
-    scheduler.expect_schedule().returning(move |job| {
-        log.lock().unwrap().push(format!("schedule {} at {}", job.task_id, job.fire_at));
-        Ok(())
-    });
-    let log = calls.clone();
-    scheduler.expect_cancel().returning(move |id| {
-        log.lock().unwrap().push(format!("cancel {id}"));
-        Ok(())
-    });
+    let scheduler = logging_scheduler(&calls);
     let (todo, _) = todo_with(store.clone(), Arc::new(MockEventBus::new()), scheduler);
     let u = user();
     let due = time::macros::datetime!(2030-06-01 12:00 UTC);
@@ -225,17 +232,7 @@ async fn reminder_jobs_are_planned_from_events_and_the_scheduler_is_called_only_
     // Handled as they come, the same history asks for exactly the changes.
     let store = InMemoryStore::new();
     let calls = Arc::new(Mutex::new(Vec::<String>::new()));
-    let mut scheduler = MockScheduler::new();
-    let log = calls.clone();
-    scheduler.expect_schedule().returning(move |job| {
-        log.lock().unwrap().push(format!("schedule {} at {}", job.task_id, job.fire_at));
-        Ok(())
-    });
-    let log = calls.clone();
-    scheduler.expect_cancel().returning(move |id| {
-        log.lock().unwrap().push(format!("cancel {id}"));
-        Ok(())
-    });
+    let scheduler = logging_scheduler(&calls);
     let (todo, _) = todo_with(store.clone(), Arc::new(MockEventBus::new()), scheduler);
     let handle = async |todo: &Todo| {
         for event in events_of(&store).await {

@@ -6,12 +6,9 @@
 //! it: this process minus the load client (the app), `daprd`, the Kafka broker, the Dapr
 //! Scheduler and the PostgreSQL backends serving the app.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use time::OffsetDateTime;
 use todo_adapter_postgres::testing::TempDatabase;
 use todo_contract_tests::dapr_harness::{Sidecar, SidecarSpec, dapr_run, free_port};
 use todo_contract_tests::stack::Stack;
@@ -19,7 +16,8 @@ use tokio::net::TcpListener;
 
 use crate::cpu::{BackendCpu, TICK_MS, cpu_ticks};
 use crate::db::connect;
-use crate::load::{Load, join, load, request_of, wait_until_up};
+use crate::http::{RunningApp, Wiring, wait_for_empty_outbox};
+use crate::load::{Client, wait_until_up};
 use crate::report::Figures;
 use crate::{Error, Settings};
 
@@ -84,19 +82,17 @@ pub(crate) async fn run(pg_url: &str, settings: &Settings) -> Result<Deployed, E
     let addr = listener.local_addr()?;
     let dapr_port = free_port();
     let (pool, port, prefix) = (settings.pool.to_string(), dapr_port.to_string(), run.topic_prefix());
-    let vars: HashMap<&str, &str> = HashMap::from([
-        ("DATABASE_URL", db.url()),
-        ("DATABASE_POOL_SIZE", pool.as_str()),
-        ("DAPR_HTTP_PORT", port.as_str()),
-        ("TOPIC_PREFIX", prefix.as_str()),
-        ("SWEEP_INTERVAL_SECS", "0"),
-        ("ROLES", crate::http::Wiring::Backend.roles()),
-    ]);
-    let config = todo_runtime::Config::from_lookup(|k| vars.get(k).map(|v| (*v).to_owned()))?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let app = tokio::spawn(todo_runtime::run(config, listener, async {
-        let _ = stopped.await;
-    }));
+    let app = RunningApp::start(
+        &[
+            ("DATABASE_URL", db.url()),
+            ("DATABASE_POOL_SIZE", &pool),
+            ("DAPR_HTTP_PORT", &port),
+            ("TOPIC_PREFIX", &prefix),
+            ("SWEEP_INTERVAL_SECS", "0"),
+            ("ROLES", Wiring::Backend.roles()),
+        ],
+        listener,
+    )?;
     let spec = SidecarSpec {
         app_port: Some(addr.port()),
         http_port: dapr_port,
@@ -115,47 +111,22 @@ pub(crate) async fn run(pg_url: &str, settings: &Settings) -> Result<Deployed, E
         "  events go outbox -> relay -> daprd (http {dapr_port}) -> Kafka topics {prefix}task-events, {prefix}task-updates"
     );
 
-    let today = OffsetDateTime::now_utc().replace_time(time::macros::time!(09:00));
-    let requests: Arc<Vec<(String, Bytes)>> = Arc::new(
-        (0..settings.warmup + settings.requests)
-            .map(|i| request_of(i, settings.users, today).map(|(p, b)| (p, Bytes::from(b))))
-            .collect::<Result<_, _>>()?,
-    );
-    let c = settings.concurrency;
-    let run_client = |range: std::ops::Range<usize>| {
-        let requests = requests.clone();
-        std::thread::Builder::new().name("bench-client".into()).spawn(move || -> Result<Load, String> {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-            rt.block_on(load(addr, requests, range, c)).map_err(|e| e.to_string())
-        })
-    };
+    let client = Client::new(addr, settings)?;
     let stats = Arc::new(connect(db.url()).await?);
     let pending = |stats: Arc<tokio_postgres::Client>| async move {
         Ok::<i64, Error>(stats.query_one("SELECT count(*) FROM outbox", &[]).await?.get(0))
     };
-    let wait_empty = |stats: Arc<tokio_postgres::Client>, at_most: Duration| async move {
-        let deadline = Instant::now() + at_most;
-        loop {
-            if pending(stats.clone()).await? == 0 {
-                return Ok::<_, Error>(Some(Instant::now()));
-            }
-            if Instant::now() > deadline {
-                return Ok(None);
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    };
 
     wait_until_up(addr).await?;
     if settings.warmup > 0 {
-        let done = join(run_client(0..settings.warmup)?).await?;
+        let done = client.send(0..settings.warmup).await?;
         println!(
             "  warm-up: {} requests in {:.2} s ({} errors)",
             settings.warmup,
             done.elapsed.as_secs_f64(),
             done.errors
         );
-        if wait_empty(stats.clone(), Duration::from_secs(120)).await?.is_none() {
+        if wait_for_empty_outbox(&stats, Duration::from_secs(120)).await?.is_err() {
             println!("  warm-up: the outbox did not empty within 120 s; measuring anyway");
         }
     }
@@ -175,12 +146,12 @@ pub(crate) async fn run(pg_url: &str, settings: &Settings) -> Result<Deployed, E
         });
         (stop_sampling, task)
     };
-    let done = join(run_client(settings.warmup..settings.warmup + settings.requests)?).await?;
+    let done = client.send(settings.warmup..settings.warmup + settings.requests).await?;
     let last_response = Instant::now();
     let pending_at_end = pending(stats.clone()).await?;
     let _ = sampling.0.send(true);
     let max_pending = sampling.1.await?.max(pending_at_end);
-    let emptied = wait_empty(stats.clone(), Duration::from_secs(120)).await?;
+    let emptied = wait_for_empty_outbox(&stats, Duration::from_secs(120)).await?.ok();
     let after = [cpu_ticks("/proc/self/stat"), ticks_of(daprd), ticks_of(kafka), ticks_of(scheduler)];
     let server_cpu = backends.finish().await?;
 
@@ -202,13 +173,7 @@ pub(crate) async fn run(pg_url: &str, settings: &Settings) -> Result<Deployed, E
         done.errors
     );
 
-    let _ = stop.send(());
-    match tokio::time::timeout(Duration::from_secs(15), app).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => return Err(format!("the app failed: {e}").into()),
-        Ok(Err(e)) => return Err(format!("the app panicked: {e}").into()),
-        Err(_) => eprintln!("  (the app did not stop within 15 s)"),
-    }
+    app.stop().await?;
     drop(sidecar);
     drop(stats);
     drop(db);

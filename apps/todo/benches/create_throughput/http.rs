@@ -1,17 +1,14 @@
 //! The HTTP runs: the app started on a throwaway database, loaded by the client of [`crate::load`].
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use time::OffsetDateTime;
 use todo_adapter_postgres::testing::TempDatabase;
 use tokio::net::TcpListener;
 
 use crate::cpu::{BackendCpu, TICK_MS, cpu_ticks};
 use crate::db::{commits, connect};
-use crate::load::{Load, join, load, request_of, wait_until_up};
+use crate::load::{Client, wait_until_up};
 use crate::report::Figures;
 use crate::{Error, Settings};
 
@@ -40,36 +37,54 @@ impl Wiring {
     }
 }
 
-/// Starts the app as `wiring` says on `db`, serving `listener` until `stopped` completes.
-pub(crate) async fn start_app(
-    db: &TempDatabase,
-    settings: &Settings,
-    wiring: Wiring,
-    listener: TcpListener,
-    stopped: tokio::sync::oneshot::Receiver<()>,
-) -> Result<tokio::task::JoinHandle<Result<(), todo_runtime::Error>>, Error> {
-    let pool = settings.pool.to_string();
-    let vars: HashMap<&str, &str> = HashMap::from([
-        ("DATABASE_URL", db.url()),
-        ("DATABASE_POOL_SIZE", pool.as_str()),
-        ("SWEEP_INTERVAL_SECS", "0"),
-        ("ROLES", wiring.roles()),
-    ]);
-    let config = todo_runtime::Config::from_lookup(|k| vars.get(k).map(|v| (*v).to_owned()))?;
-    let shutdown = async {
-        let _ = stopped.await;
-    };
-    Ok(tokio::spawn(todo_runtime::run(config, listener, shutdown)))
+/// `todo_runtime::run` on a task of this process, serving a listener until [`RunningApp::stop`].
+pub(crate) struct RunningApp {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), todo_runtime::Error>>,
+}
+
+impl RunningApp {
+    /// Starts the app configured by `vars` (its environment) on `listener`.
+    pub(crate) fn start(vars: &[(&str, &str)], listener: TcpListener) -> Result<Self, Error> {
+        let vars: HashMap<&str, &str> = vars.iter().copied().collect();
+        let config = todo_runtime::Config::from_lookup(|k| vars.get(k).map(|v| (*v).to_owned()))?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(todo_runtime::run(config, listener, async {
+            let _ = stopped.await;
+        }));
+        Ok(Self { stop, task })
+    }
+
+    /// Asks the app to stop and waits (15 s at most) for it to finish.
+    pub(crate) async fn stop(self) -> Result<(), Error> {
+        let _ = self.stop.send(());
+        match tokio::time::timeout(Duration::from_secs(15), self.task).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(e))) => Err(format!("the app failed: {e}").into()),
+            Ok(Err(e)) => Err(format!("the app panicked: {e}").into()),
+            Err(_) => {
+                eprintln!("  (the app did not stop within 15 s)");
+                Ok(())
+            }
+        }
+    }
 }
 
 /// Runs the app on a throwaway database and loads it; prints what it saw.
 pub(crate) async fn http_run(pg_url: &str, settings: &Settings, wiring: Wiring) -> Result<Figures, Error> {
     let db = TempDatabase::create(pg_url).await?;
-    let c = settings.concurrency;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let app = start_app(&db, settings, wiring, listener, stopped).await?;
+    let pool = settings.pool.to_string();
+    let app = RunningApp::start(
+        &[
+            ("DATABASE_URL", db.url()),
+            ("DATABASE_POOL_SIZE", &pool),
+            ("SWEEP_INTERVAL_SECS", "0"),
+            ("ROLES", wiring.roles()),
+        ],
+        listener,
+    )?;
 
     println!("\n== {}: POST /api/{{user}}/tasks on http://{addr}, database {} ==", wiring.label(), db.name());
     match wiring {
@@ -90,29 +105,16 @@ pub(crate) async fn http_run(pg_url: &str, settings: &Settings, wiring: Wiring) 
         }
     }
 
-    let today = OffsetDateTime::now_utc().replace_time(time::macros::time!(09:00));
-    let requests: Arc<Vec<(String, Bytes)>> = Arc::new(
-        (0..settings.warmup + settings.requests)
-            .map(|i| request_of(i, settings.users, today).map(|(p, b)| (p, Bytes::from(b))))
-            .collect::<Result<_, _>>()?,
-    );
+    let client = Client::new(addr, settings)?;
     let stats = connect(db.url()).await?;
     let (warmup, measure) = (settings.warmup, settings.requests);
-    // The client runs on a runtime of its own (one thread), as a separate program would.
-    let run_client = |range: std::ops::Range<usize>| {
-        let requests = requests.clone();
-        std::thread::Builder::new().name("bench-client".into()).spawn(move || -> Result<Load, String> {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-            rt.block_on(load(addr, requests, range, c)).map_err(|e| e.to_string())
-        })
-    };
 
     wait_until_up(addr).await?;
     // Commits are counted over the warm-up and the measured requests together: an idle
     // backend may hold its statistics for 10 s, so a count between the two would need a wait.
     let before = commits(&stats, db.name()).await?;
     if warmup > 0 {
-        let done = join(run_client(0..warmup)?).await?;
+        let done = client.send(0..warmup).await?;
         println!("  warm-up: {warmup} requests in {:.2} s ({} errors)", done.elapsed.as_secs_f64(), done.errors);
         if let Err(pending) = wait_for_empty_outbox(&stats, Duration::from_secs(60)).await? {
             println!("  warm-up: {pending} outbox rows still waiting after 60 s; measuring anyway");
@@ -121,7 +123,7 @@ pub(crate) async fn http_run(pg_url: &str, settings: &Settings, wiring: Wiring) 
     let backends = BackendCpu::start(pg_url, db.name(), &["todo"]).await?;
     let process_before = cpu_ticks("/proc/self/stat");
 
-    let done = join(run_client(warmup..warmup + measure)?).await?;
+    let done = client.send(warmup..warmup + measure).await?;
     let last_response = Instant::now();
     let at_most = Duration::from_secs(60);
     let drained = match wait_for_empty_outbox(&stats, at_most).await? {
@@ -135,13 +137,7 @@ pub(crate) async fn http_run(pg_url: &str, settings: &Settings, wiring: Wiring) 
     let process_cpu = process_before.zip(cpu_ticks("/proc/self/stat")).map(|(a, b)| (b - a) as f64 * TICK_MS);
     let server_cpu = backends.finish().await?;
     // Stopping the app closes its connections, whose backends report their statistics.
-    let _ = stop.send(());
-    match tokio::time::timeout(Duration::from_secs(15), app).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => return Err(format!("the app failed: {e}").into()),
-        Ok(Err(e)) => return Err(format!("the app panicked: {e}").into()),
-        Err(_) => eprintln!("  (the app did not stop within 15 s)"),
-    }
+    app.stop().await?;
     // `run` closed the store; end any backend still there (a pgbench-style idle one would
     // report its last statistics only after 10 idle seconds).
     stats

@@ -36,7 +36,7 @@ pub(crate) const TITLES: [&str; 6] = [
 /// The path and body of request `i`: users spread over `users` ids; three in four tasks have a
 /// due date 1 to 60 days ahead (so no reminder fires during the run), one in five of those
 /// recurs weekly, half have a description, all have a priority and one or two tags.
-pub(crate) fn request_of(i: usize, users: usize, today: OffsetDateTime) -> Result<(String, String), Error> {
+fn request_of(i: usize, users: usize, today: OffsetDateTime) -> Result<(String, String), Error> {
     let r = mix(i);
     let user = r % users as u64;
     let mut body = serde_json::json!({
@@ -70,12 +70,37 @@ pub(crate) struct Load {
     pub(crate) cpu_ms: Option<f64>,
 }
 
-pub(crate) async fn join(handle: std::thread::JoinHandle<Result<Load, String>>) -> Result<Load, Error> {
-    let joined = tokio::task::spawn_blocking(move || handle.join()).await?;
-    match joined {
-        Ok(Ok(result)) => Ok(result),
-        Ok(Err(e)) => Err(format!("load client: {e}").into()),
-        Err(_) => Err("load client panicked".into()),
+/// The load client of one run: every request body made up front, sent from a thread and a
+/// runtime of its own (one thread), as a separate program would.
+pub(crate) struct Client {
+    addr: std::net::SocketAddr,
+    requests: Arc<Vec<(String, Bytes)>>,
+    connections: usize,
+}
+
+impl Client {
+    pub(crate) fn new(addr: std::net::SocketAddr, settings: &crate::Settings) -> Result<Self, Error> {
+        let today = OffsetDateTime::now_utc().replace_time(time::macros::time!(09:00));
+        let requests = (0..settings.warmup + settings.requests)
+            .map(|i| request_of(i, settings.users, today).map(|(p, b)| (p, Bytes::from(b))))
+            .collect::<Result<_, _>>()?;
+        Ok(Self { addr, requests: Arc::new(requests), connections: settings.concurrency })
+    }
+
+    /// Sends `requests[range]` and waits for the last answer.
+    pub(crate) async fn send(&self, range: std::ops::Range<usize>) -> Result<Load, Error> {
+        let (addr, requests, connections) = (self.addr, self.requests.clone(), self.connections);
+        let handle =
+            std::thread::Builder::new().name("bench-client".into()).spawn(move || -> Result<Load, String> {
+                let rt =
+                    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+                rt.block_on(load(addr, requests, range, connections)).map_err(|e| e.to_string())
+            })?;
+        match tokio::task::spawn_blocking(move || handle.join()).await? {
+            Ok(Ok(result)) => Ok(result),
+            Ok(Err(e)) => Err(format!("load client: {e}").into()),
+            Err(_) => Err("load client panicked".into()),
+        }
     }
 }
 
@@ -94,7 +119,7 @@ pub(crate) async fn wait_until_up(addr: std::net::SocketAddr) -> Result<(), Erro
 
 /// Sends `requests[range]` over `connections` keep-alive connections, each taking the next
 /// request as soon as its previous answer is read.
-pub(crate) async fn load(
+async fn load(
     addr: std::net::SocketAddr,
     requests: Arc<Vec<(String, Bytes)>>,
     range: std::ops::Range<usize>,

@@ -19,7 +19,7 @@
 //! - `app`: the all-in-one app (`todo_runtime::run`, every role): the same plus, in process, the
 //!   audit consumer writing one `audit_log` row per `task.created` to the same server.
 //! - `pgbench`: `pgbench -M prepared -c C -j 2 -t N/C` runs, per transaction, the adapter's
-//!   create statement itself (`todo_adapter_postgres::statements::INSERT_TASK`: one task row
+//!   create statement itself (`todo_adapter_postgres::testing::statements::INSERT_TASK`: one task row
 //!   and its two outbox rows), its parameters bound from pgbench variables, with a
 //!   per-transaction log for percentiles.
 //! - `pgbench-audit`: the same plus, as a second transaction, the adapter's audit append
