@@ -9,6 +9,7 @@ pub use todo_model as model;
 mod bus;
 mod clock;
 mod error;
+mod identity;
 mod ledger;
 mod outbox;
 mod repository;
@@ -19,6 +20,7 @@ mod state;
 pub use bus::{BatchPublishError, BusError, EventBus, EventHandler, HandlerError, Subscription};
 pub use clock::{Clock, SystemClock};
 pub use error::BoxError;
+pub use identity::{IdentityError, TokenVerifier};
 pub use ledger::{AuditLog, Notification, NotificationFeed};
 pub use outbox::{DrainReport, Outbox, OutboxWait};
 pub use repository::{
@@ -35,6 +37,7 @@ pub use state::{ETag, Precondition, StateError, StateStore, Versioned};
 pub use {
     bus::{MockEventBus, MockEventHandler},
     clock::MockClock,
+    identity::MockTokenVerifier,
     ledger::{MockAuditLog, MockNotificationFeed},
     outbox::MockOutbox,
     repository::MockTaskRepository,

@@ -16,11 +16,13 @@ pub enum Role {
     Notifications,
     /// The audit service: keeps the audit log of task events and serves it.
     Audit,
+    /// The WebSocket sync service: pushes each `task-updates` event to its user's open sockets.
+    Sync,
 }
 
 impl Role {
     /// Every role, in the order they are listed.
-    pub const ALL: [Role; 4] = [Role::Backend, Role::RecurringTasks, Role::Notifications, Role::Audit];
+    pub const ALL: [Role; 5] = [Role::Backend, Role::RecurringTasks, Role::Notifications, Role::Audit, Role::Sync];
 
     /// The role's name, as `ROLES` spells it.
     pub fn name(self) -> &'static str {
@@ -29,6 +31,7 @@ impl Role {
             Self::RecurringTasks => "recurring-tasks",
             Self::Notifications => "notifications",
             Self::Audit => "audit",
+            Self::Sync => "sync",
         }
     }
 
