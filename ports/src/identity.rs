@@ -34,3 +34,8 @@ pub trait TokenVerifier: Send + Sync {
     /// [`IdentityError`]: why it speaks for no one.
     async fn verify(&self, token: &str) -> Result<UserId, IdentityError>;
 }
+
+/// The verified user of one inbound call, put beside the request by the inbound guard for the
+/// handlers behind it (a route that serves a user reads it; a missing one means no identity).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller(pub UserId);

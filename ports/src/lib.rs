@@ -20,7 +20,7 @@ mod state;
 pub use bus::{BatchPublishError, BusError, EventBus, EventHandler, HandlerError, Subscription};
 pub use clock::{Clock, SystemClock};
 pub use error::BoxError;
-pub use identity::{IdentityError, TokenVerifier};
+pub use identity::{Caller, IdentityError, TokenVerifier};
 pub use ledger::{AuditLog, Notification, NotificationFeed};
 pub use outbox::{DrainReport, Outbox, OutboxWait};
 pub use repository::{
