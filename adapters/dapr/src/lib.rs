@@ -4,7 +4,7 @@ mod app;
 mod config;
 mod sidecar;
 
-pub use app::{CloudEvent, DaprApp, Delivery, EVENTS_PREFIX};
+pub use app::{CloudEvent, DaprApp, Delivery, EVENTS_PREFIX, Listed};
 pub use config::{
     ConfigError, DEFAULT_HTTP_ENDPOINT, DEFAULT_PUBSUB, DEFAULT_STATE_STORE, DEFAULT_TIMEOUT, DaprConfig,
     ENV_API_TOKEN, ENV_HTTP_ENDPOINT, ENV_HTTP_PORT,

@@ -109,6 +109,19 @@ fn app_with(recorder: Arc<Recorder>, jobs: Option<Arc<dyn JobHandler>>, token: O
 }
 
 #[tokio::test]
+async fn the_app_knows_once_the_sidecar_has_read_its_subscriptions() {
+    let dapr = app_with(Arc::default(), None, Some("t0ken"));
+    let listed = dapr.listed();
+    let app = dapr.router();
+    assert!(!listed.is_read());
+    let (status, _) = call(&app, request(Method::GET, "/dapr/subscribe", Bytes::new(), None)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(!listed.is_read(), "a caller without the app token is not the sidecar");
+    call(&app, request(Method::GET, "/dapr/subscribe", Bytes::new(), Some("t0ken"))).await;
+    assert!(listed.is_read());
+}
+
+#[tokio::test]
 async fn the_subscribe_listing_has_a_route_and_dead_letter_topic_per_subscription() {
     let app = app_with(Arc::default(), None, None).router();
     let (status, body) = call(&app, request(Method::GET, "/dapr/subscribe", Bytes::new(), None)).await;

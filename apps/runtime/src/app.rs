@@ -1,20 +1,20 @@
-//! One app: the use cases over its adapters, the routes and consumers of the roles it runs,
-//! and its loops (the outbox relay, the embedded sweep), served until shutdown.
+//! One app: the use cases over its adapters, the parts of the roles it runs put together
+//! (routes, consumers, jobs, cron, loops), served until shutdown.
 
 use std::future::Future;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use axum::Router;
-use todo_adapter_dapr::{DEFAULT_PUBSUB, DaprApp};
-use todo_adapter_rest::routes::{activity, conversations, tasks};
+use todo_adapter_dapr::{DEFAULT_PUBSUB, DaprApp, Listed};
 use todo_http_server::health::{self, Readiness};
-use todo_ports::{Clock, SweepService, SystemClock};
-use todo_tasks::{Role, Todo};
+use todo_ports::{Clock, SystemClock};
+use todo_tasks::Todo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::adapters::{Adapters, Messaging, Store};
+use crate::parts::Part;
 use crate::{Config, Error};
 
 /// The cron binding the sweep answers (`/dapr/cron/reminder-cron`).
@@ -48,15 +48,19 @@ impl Runtime {
         let config = self.config;
         let adapters = Adapters::build(&config).await?;
         let todo = Todo::new(adapters.ports(self.clock));
-        let router = routes(&config, &todo, &adapters);
+        let parts: Vec<Part> = config.roles.iter().map(|role| Part::of(*role, &todo)).collect();
         let (stop, stopped) = watch::channel(false);
-        let loops = background(&config, &todo, &adapters, &stopped);
+        let (sidecar_routes, listed) = sidecar_routes(&config, &adapters, &parts);
+        let user_routes = parts.iter().fold(Router::new(), |routes, part| routes.merge(part.routes.clone()));
+        let router = health::routes(readiness(&adapters, listed)).merge(user_routes).merge(sidecar_routes);
+        let loops = background(&config, &todo, &adapters, &parts, &stopped);
         tracing::info!(
+            service = config.service.app_id(),
             address = %listener.local_addr()?,
             roles = ?config.roles.iter().map(|r| r.name()).collect::<Vec<_>>(),
             store = match adapters.store { Store::Memory(_) => "memory", Store::Postgres(_) => "postgres" },
             messaging = match adapters.messaging { Messaging::Memory { .. } => "memory", Messaging::Dapr(_) => "dapr" },
-            "todo listening"
+            "listening"
         );
         let served = todo_http_server::serve(listener, router, config.server.clone(), shutdown).await;
         let _ = stop.send(true);
@@ -64,72 +68,70 @@ impl Runtime {
             let _ = task.await;
         }
         adapters.close();
-        tracing::info!("todo stopped");
+        tracing::info!(service = config.service.app_id(), "stopped");
         Ok(served?)
     }
 }
 
-/// The routes of the roles `config` runs: probes always; the REST API of each role; the routes
-/// the sidecar calls (subscriptions, jobs and the cron binding of the recurring-task role). In
-/// memory the events are delivered in process, and only the cron route is Dapr's.
-fn routes(config: &Config, todo: &Todo, adapters: &Adapters) -> Router {
-    let mut router = health::routes(readiness(adapters));
-    if config.runs(Role::Backend) {
-        router =
-            router.merge(tasks::routes(todo.tasks.clone())).merge(conversations::routes(todo.conversations.clone()));
-    }
-    if config.runs(Role::Audit) {
-        router = router.merge(activity::audit(todo.activity.clone()));
-    }
-    if config.runs(Role::Notifications) {
-        router = router.merge(activity::notifications(todo.activity.clone()));
-    }
-    let subscriptions = todo.subscriptions(&config.roles);
-    let schedules = config.runs(Role::RecurringTasks);
-    let mut dapr = DaprApp::new(DEFAULT_PUBSUB).with_app_token(config.app_api_token.clone());
-    match &adapters.messaging {
+/// The routes the sidecar calls: the subscriptions of the parts, their jobs and the cron
+/// binding, behind the app API token. In memory the events and jobs are delivered in process,
+/// and only the cron route is Dapr's (a tick can be sent by hand). Also says whether the
+/// sidecar has read the subscriptions (`None` when there is nothing for it to read).
+fn sidecar_routes(config: &Config, adapters: &Adapters, parts: &[Part]) -> (Router, Option<Listed>) {
+    let subscriptions: Vec<_> = parts.iter().flat_map(|p| p.subscriptions.iter().cloned()).collect();
+    let jobs = parts.iter().find_map(|p| p.jobs.clone());
+    let sweep = parts.iter().find_map(|p| p.sweep.clone());
+    let (mut dapr, listed) = match &adapters.messaging {
         Messaging::Memory { bus, scheduler, .. } => {
             for subscription in subscriptions {
                 bus.subscribe(subscription);
             }
-            if schedules {
-                scheduler.set_handler(todo.reminder_jobs.clone());
+            if let Some(jobs) = jobs {
+                scheduler.set_handler(jobs);
             }
+            (DaprApp::new(DEFAULT_PUBSUB), None)
         }
         Messaging::Dapr(sidecar) => {
             let sidecar = sidecar.client.config();
-            dapr = DaprApp::new(sidecar.pubsub_name.clone())
-                .with_app_token(config.app_api_token.clone())
+            let listens = !subscriptions.is_empty();
+            let mut dapr = DaprApp::new(sidecar.pubsub_name.clone())
                 .with_topic_prefix(sidecar.topic_prefix.clone())
                 .with_subscriptions(subscriptions);
-            if schedules {
-                dapr = dapr.with_jobs(todo.reminder_jobs.clone());
+            if let Some(jobs) = jobs {
+                dapr = dapr.with_jobs(jobs);
             }
+            let listed = listens.then(|| dapr.listed());
+            (dapr, listed)
         }
+    };
+    if let Some(sweep) = sweep {
+        dapr = dapr.with_cron(REMINDER_CRON, sweep);
     }
-    if schedules {
-        dapr = dapr.with_cron(REMINDER_CRON, todo.sweep.clone());
-    }
-    router.merge(dapr.router())
+    (dapr.with_app_token(config.app_api_token.clone()).router(), listed)
 }
 
-/// The loops of an app, stopped when `stopped` turns true: the outbox relay, the embedded sweep
-/// (recurring-task role, no sidecar cron), and a log line once the sidecar is ready.
+/// The loops of an app, stopped when `stopped` turns true: the outbox relay (when a part
+/// publishes), the embedded sweep (a part with a sweep and no sidecar cron), and a log line
+/// once the sidecar is ready.
 fn background(
     config: &Config,
     todo: &Todo,
     adapters: &Adapters,
+    parts: &[Part],
     stopped: &watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let until_stopped = |mut stopped: watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|s| *s).await;
     };
     let mut loops = Vec::new();
-    let relay = todo.relay.clone();
-    let stop = until_stopped(stopped.clone());
-    loops.push(tokio::spawn(async move { relay.run(stop).await }));
-    if let Some(period) = config.sweep_interval.filter(|_| config.runs(Role::RecurringTasks)) {
-        let (sweep, stop) = (todo.sweep.clone(), until_stopped(stopped.clone()));
+    if parts.iter().any(|p| p.publishes) {
+        let relay = todo.relay.clone();
+        let stop = until_stopped(stopped.clone());
+        loops.push(tokio::spawn(async move { relay.run(stop).await }));
+    }
+    let sweep = parts.iter().find_map(|p| p.sweep.clone());
+    if let Some((period, sweep)) = config.sweep_interval.zip(sweep) {
+        let stop = until_stopped(stopped.clone());
         loops.push(tokio::spawn(async move {
             let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
             let sweeping = async {
@@ -161,8 +163,9 @@ fn background(
     loops
 }
 
-/// What `/readyz` checks: the database and the sidecar, when there are such.
-fn readiness(adapters: &Adapters) -> Vec<Arc<dyn Readiness>> {
+/// What `/readyz` checks: the database and the sidecar, when there are such, and whether the
+/// sidecar has read the subscriptions.
+fn readiness(adapters: &Adapters, listed: Option<Listed>) -> Vec<Arc<dyn Readiness>> {
     let mut checks: Vec<Arc<dyn Readiness>> = Vec::new();
     if let Store::Postgres(store) = &adapters.store {
         checks.push(Arc::new(Database(store.clone())));
@@ -170,7 +173,23 @@ fn readiness(adapters: &Adapters) -> Vec<Arc<dyn Readiness>> {
     if let Messaging::Dapr(dapr) = &adapters.messaging {
         checks.push(Arc::new(Sidecar(dapr.client.clone())));
     }
+    if let Some(listed) = listed {
+        checks.push(Arc::new(Subscriptions(listed)));
+    }
     checks
+}
+
+struct Subscriptions(Listed);
+
+#[async_trait]
+impl Readiness for Subscriptions {
+    fn name(&self) -> &'static str {
+        "subscriptions"
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        if self.0.is_read() { Ok(()) } else { Err("the sidecar has not read them yet".into()) }
+    }
 }
 
 struct Database(Arc<todo_adapter_postgres::PgStore>);

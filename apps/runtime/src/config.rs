@@ -3,7 +3,7 @@
 //! `DATABASE_URL` is set, the Dapr sidecar when `DAPR_HTTP_PORT` or `DAPR_HTTP_ENDPOINT` is,
 //! in memory otherwise.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -12,6 +12,8 @@ use todo_adapter_dapr::DaprConfig;
 use todo_adapter_postgres::PgConfig;
 use todo_http_server::ServerConfig;
 use todo_tasks::Role;
+
+use crate::Service;
 
 /// A setting that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -34,10 +36,14 @@ pub enum ConfigError {
 /// Everything an app is configured with. `Debug` shows no secret.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Where the HTTP server listens: `127.0.0.1:$PORT` (default 8000).
+    /// The program this is.
+    pub service: Service,
+    /// Where the HTTP server listens: `$BIND:$PORT`, `BIND` 127.0.0.1 unless set (an address
+    /// beyond loopback needs authentication on and `APP_API_TOKEN`), `PORT` the service's own.
     pub listen: SocketAddr,
-    /// `ROLES`: the services this process runs (`backend`, `recurring-tasks`,
-    /// `notifications`, `audit`, comma-separated); all by default.
+    /// The roles this process runs: the service's; for the all-in-one app `ROLES`
+    /// (`backend`, `recurring-tasks`, `notifications`, `audit`, `sync`, comma-separated), all by
+    /// default.
     pub roles: Vec<Role>,
     /// `DATABASE_URL` (and `DATABASE_POOL_SIZE`): tasks, outbox and ledgers in PostgreSQL.
     pub postgres: Option<PgConfig>,
@@ -76,21 +82,31 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
 }
 
 impl Config {
-    /// Reads the settings of the process environment.
+    /// Reads the settings of `service` from the process environment.
     ///
     /// # Errors
     /// The first setting that cannot be used.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|key| std::env::var(key).ok())
+    pub fn from_env(service: Service) -> Result<Self, ConfigError> {
+        Self::for_service(service, |key| std::env::var(key).ok())
     }
 
-    /// Reads the settings through `lookup`.
+    /// Reads the settings of the all-in-one app through `lookup`.
     ///
     /// # Errors
     /// The first setting that cannot be used.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::for_service(Service::AllInOne, lookup)
+    }
+
+    /// Reads the settings of `service` through `lookup`.
+    ///
+    /// # Errors
+    /// The first setting that cannot be used, or a combination that would be unsafe: an address
+    /// beyond loopback without `APP_API_TOKEN`.
+    pub fn for_service(service: Service, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let s = Settings(lookup);
-        let port: u16 = s.parsed("PORT", "a port number")?.unwrap_or(8000);
+        let port: u16 = s.parsed("PORT", "a port number")?.unwrap_or(service.default_port());
+        let bind: IpAddr = s.parsed("BIND", "an IP address")?.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
         let dapr = if s.get("DAPR_HTTP_PORT").is_some() || s.get("DAPR_HTTP_ENDPOINT").is_some() {
             let config = DaprConfig::from_lookup(&s.0)?;
             Some(match s.get("TOPIC_PREFIX") {
@@ -112,9 +128,16 @@ impl Config {
                 Some(pg)
             }
         };
-        let roles = match s.get("ROLES") {
-            None => Role::ALL.to_vec(),
-            Some(list) => parse_roles(&list)?,
+        let roles = match (service, s.get("ROLES")) {
+            (_, None) => service.roles(),
+            (Service::AllInOne, Some(list)) => parse_roles(&list)?,
+            (_, Some(list)) => {
+                return Err(ConfigError::Invalid {
+                    key: "ROLES",
+                    value: list,
+                    why: format!("{} runs its own role; ROLES is for the all-in-one app", service.app_id()),
+                });
+            }
         };
         let defaults = ServerConfig::default();
         let server = ServerConfig {
@@ -125,12 +148,22 @@ impl Config {
             max_connections: s.parsed("HTTP_MAX_CONNECTIONS", "a whole number")?.unwrap_or(defaults.max_connections),
             ..defaults
         };
+        let app_api_token = s.get("APP_API_TOKEN").map(SecretString::from);
+        if !bind.is_loopback() && app_api_token.is_none() {
+            return Err(ConfigError::Invalid {
+                key: "BIND",
+                value: bind.to_string(),
+                why: "an address beyond loopback needs APP_API_TOKEN, so that only the sidecar reaches its routes"
+                    .into(),
+            });
+        }
         Ok(Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], port)),
+            service,
+            listen: SocketAddr::new(bind, port),
             roles,
             postgres,
             dapr,
-            app_api_token: s.get("APP_API_TOKEN").map(SecretString::from),
+            app_api_token,
             sweep_interval: (sweep_secs > 0).then(|| Duration::from_secs(sweep_secs)),
             server,
         })
@@ -197,6 +230,38 @@ mod tests {
             assert!(e.to_string().starts_with(bad.0), "{e}");
         }
         assert!(config(&[("DATABASE_URL", "postgres://x"), ("DATABASE_POOL_SIZE", "many")]).is_err());
+    }
+
+    fn service(service: Service, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Config::for_service(service, |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn each_service_runs_its_own_role_on_its_own_port() {
+        for (s, port, role) in [
+            (Service::Backend, 8000, Role::Backend),
+            (Service::RecurringTasks, 8001, Role::RecurringTasks),
+            (Service::Notifications, 8002, Role::Notifications),
+            (Service::Audit, 8003, Role::Audit),
+            (Service::Sync, 8004, Role::Sync),
+        ] {
+            let c = service(s, &[]).unwrap();
+            assert_eq!((c.listen.to_string(), c.roles.as_slice()), (format!("127.0.0.1:{port}"), [role].as_slice()));
+        }
+        let e = service(Service::Audit, &[("ROLES", "backend")]).unwrap_err();
+        assert!(e.to_string().contains("ROLES is for the all-in-one app"), "{e}");
+    }
+
+    #[test]
+    fn an_address_beyond_loopback_needs_the_app_token() {
+        let c = service(Service::Backend, &[("BIND", "::1")]).unwrap();
+        assert_eq!(c.listen.to_string(), "[::1]:8000");
+        let e = service(Service::Backend, &[("BIND", "0.0.0.0")]).unwrap_err();
+        assert!(e.to_string().contains("APP_API_TOKEN"), "{e}");
+        let c = service(Service::Backend, &[("BIND", "0.0.0.0"), ("APP_API_TOKEN", "t")]).unwrap();
+        assert_eq!(c.listen.to_string(), "0.0.0.0:8000");
+        assert!(service(Service::Backend, &[("BIND", "localhost")]).is_err(), "an address, not a name");
     }
 
     #[test]

@@ -39,6 +39,23 @@ pub struct DaprApp {
     jobs: Option<Arc<dyn JobHandler>>,
     crons: BTreeMap<String, Arc<dyn SweepService>>,
     app_api_token: Option<SecretString>,
+    listed: Listed,
+}
+
+/// Whether the sidecar has read the app's subscriptions (`GET /dapr/subscribe`) since the app
+/// started: until it has, no event can arrive, so an app with subscriptions is not ready.
+#[derive(Debug, Clone, Default)]
+pub struct Listed(Arc<std::sync::atomic::AtomicBool>);
+
+impl Listed {
+    /// Whether the listing has been read.
+    pub fn is_read(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub(super) fn mark_read(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Release);
+    }
 }
 
 impl std::fmt::Debug for DaprApp {
@@ -65,6 +82,7 @@ impl DaprApp {
             jobs: None,
             crons: BTreeMap::new(),
             app_api_token: None,
+            listed: Listed::default(),
         }
     }
 
@@ -102,6 +120,11 @@ impl DaprApp {
         self
     }
 
+    /// Tells whether the sidecar has read the subscriptions yet (for a readiness check).
+    pub fn listed(&self) -> Listed {
+        self.listed.clone()
+    }
+
     /// Puts `prefix` before every topic name (must match [`crate::DaprConfig::topic_prefix`]).
     pub fn with_topic_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.topic_prefix = prefix.into();
@@ -120,7 +143,7 @@ impl DaprApp {
         let handlers =
             events::Handlers::new(self.subscriptions.iter().chain(&self.dead_letter_subscriptions).cloned().collect());
         let mut router = Router::new()
-            .route("/dapr/subscribe", get(subscribe::subscribe).with_state(Arc::new(listing)))
+            .route("/dapr/subscribe", get(subscribe::subscribe).with_state((Arc::new(listing), self.listed.clone())))
             .route("/events/{route}", post(events::deliver).with_state(Arc::new(handlers)));
         if let Some(jobs) = self.jobs {
             router = router.route("/job/{name}", post(jobs::fire).with_state(jobs));

@@ -50,6 +50,7 @@ pub(super) fn listing(
         .collect()
 }
 
-pub(super) async fn subscribe(State(listing): State<Arc<Vec<Entry>>>) -> Response {
+pub(super) async fn subscribe(State((listing, listed)): State<(Arc<Vec<Entry>>, super::Listed)>) -> Response {
+    listed.mark_read();
     json(StatusCode::OK, listing.as_slice())
 }

@@ -1,0 +1,57 @@
+//! What each role adds to an app: its user-facing routes, its consumers, the jobs and cron
+//! binding it answers, and whether it publishes an outbox. The one table of the system's wiring.
+
+use std::sync::Arc;
+
+use axum::Router;
+use todo_adapter_rest::routes::{activity, conversations, tasks};
+use todo_ports::{JobHandler, Subscription, SweepService};
+use todo_tasks::{Role, Todo};
+
+/// The share of one role in an app.
+pub(crate) struct Part {
+    /// Routes a user calls (behind the authentication guard).
+    pub(crate) routes: Router,
+    /// Its consumers.
+    pub(crate) subscriptions: Vec<Subscription>,
+    /// Runs fired reminder jobs.
+    pub(crate) jobs: Option<Arc<dyn JobHandler>>,
+    /// Answers the `reminder-cron` binding (and, without a sidecar, runs periodically).
+    pub(crate) sweep: Option<Arc<dyn SweepService>>,
+    /// Writes events to an outbox, which the app's relay publishes.
+    pub(crate) publishes: bool,
+}
+
+impl Part {
+    /// The part of `role` over the use cases of `todo`.
+    pub(crate) fn of(role: Role, todo: &Todo) -> Self {
+        let base = Self {
+            routes: Router::new(),
+            subscriptions: todo.subscriptions(&[role]),
+            jobs: None,
+            sweep: None,
+            publishes: false,
+        };
+        match role {
+            // Task commands write task events; conversations live in the state store.
+            Role::Backend => Self {
+                routes: tasks::routes(todo.tasks.clone()).merge(conversations::routes(todo.conversations.clone())),
+                publishes: true,
+                ..base
+            },
+            // Next instances (task events) and `reminder.due`, both through the outbox.
+            Role::RecurringTasks => Self {
+                jobs: Some(todo.reminder_jobs.clone()),
+                sweep: Some(todo.sweep.clone()),
+                publishes: true,
+                ..base
+            },
+            // `reminder.sent`, written with the feed entry.
+            Role::Notifications => {
+                Self { routes: activity::notifications(todo.activity.clone()), publishes: true, ..base }
+            }
+            Role::Audit => Self { routes: activity::audit(todo.activity.clone()), ..base },
+            Role::Sync => base,
+        }
+    }
+}
