@@ -64,9 +64,6 @@ use crate::report::{Figures, HEADER, median};
 
 pub(crate) type Error = Box<dyn std::error::Error + Send + Sync>;
 
-/// The allocator of the `todo` binary (`src/main.rs`), so that the app here runs as it does there.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn setting(key: &str, default: usize) -> Result<usize, Error> {
     match std::env::var(key) {
