@@ -16,6 +16,7 @@ mod repository;
 mod scheduler;
 mod service;
 mod state;
+pub mod trace;
 
 pub use bus::{BatchPublishError, BusError, EventBus, EventHandler, HandlerError, Subscription};
 pub use clock::{Clock, SystemClock};

@@ -12,7 +12,7 @@ pub use config::{
 pub use sidecar::{
     Answer, DAPR_API_TOKEN_HEADER, DaprEventBus, DaprInvoker, DaprScheduler, DaprStateStore, ErrorKind,
     FORWARDED_HEADERS, FailurePolicy, InvokeResponse, JobData, SidecarClient, SidecarError, TRACEPARENT, TRACESTATE,
-    X_REQUEST_ID, current_traceparent, with_traceparent,
+    X_REQUEST_ID,
 };
 
 /// Everything of this crate built over one sidecar client.

@@ -23,6 +23,7 @@ use tower::ServiceExt;
 #[derive(Default)]
 struct Recorder {
     events: Mutex<Vec<Event>>,
+    traces: Mutex<Vec<Option<String>>>,
     answer: Mutex<Option<fn() -> HandlerError>>,
     panics: bool,
 }
@@ -31,6 +32,7 @@ struct Recorder {
 impl EventHandler for Recorder {
     async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
         self.events.lock().unwrap().push(event.clone());
+        self.traces.lock().unwrap().push(todo_ports::trace::current().map(|t| t.trace_id().to_owned()));
         assert!(!self.panics, "a handler that panics");
         match *self.answer.lock().unwrap() {
             Some(make) => Err(make()),
@@ -106,6 +108,25 @@ fn app_with(recorder: Arc<Recorder>, jobs: Option<Arc<dyn JobHandler>>, token: O
         Some(jobs) => app.with_jobs(jobs),
         None => app,
     }
+}
+
+#[tokio::test]
+async fn a_delivery_is_handled_in_the_trace_the_sidecar_continues() {
+    let recorder = Arc::new(Recorder::default());
+    let app = app_with(recorder.clone(), None, None).router();
+    let body = cloud_event(serde_json::to_value(event()).unwrap());
+    let mut req = request(Method::POST, "/events/audit", body.clone(), None);
+    req.headers_mut().insert("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap());
+    assert_eq!(call(&app, req).await.0, StatusCode::OK);
+    call(&app, request(Method::POST, "/events/audit", body, None)).await;
+    let traces = recorder.traces.lock().unwrap().clone();
+    assert_eq!(traces[0].as_deref(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
+    assert!(
+        traces[1].as_ref().is_some_and(|t| t.len() == 32 && t != "4bf92f3577b34da6a3ce929d0e0e4736"),
+        "a new trace"
+    );
+    let events = recorder.events.lock().unwrap();
+    assert_eq!(events[0].trace().map(|t| t.trace_id()), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
 }
 
 #[tokio::test]

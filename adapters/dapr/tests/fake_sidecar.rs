@@ -17,7 +17,8 @@ use hyper_util::rt::TokioIo;
 use time::macros::datetime;
 use todo_adapter_dapr::{Dapr, DaprConfig, ErrorKind, SidecarClient};
 use todo_ports::model::{
-    Conversation, ConversationKey, Event, SessionId, Task, TaskEvent, TaskEventType, TaskId, TaskPatch, Topic, UserId,
+    Conversation, ConversationKey, Event, SessionId, Task, TaskEvent, TaskEventType, TaskId, TaskPatch, Topic,
+    TraceParent, UserId,
 };
 use todo_ports::{BusError, EventBus, Precondition, ReminderJob, Scheduler, SchedulerError, StateError, StateStore};
 
@@ -138,11 +139,27 @@ async fn a_publish_carries_json_length_key_id_type_and_token() {
 #[tokio::test]
 async fn the_trace_context_of_the_task_goes_with_each_call() {
     let sidecar = FakeSidecar::start(FakeSidecar::answering(204, "")).await;
-    let tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let tp = TraceParent::parse("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01").unwrap();
     let bus = sidecar.dapr(None).bus;
-    todo_adapter_dapr::with_traceparent(Some(tp.into()), bus.publish(Topic::TaskEvents, &event("u"))).await.unwrap();
-    assert_eq!(sidecar.seen()[0].headers["traceparent"], tp);
+    todo_ports::trace::scope(Some(tp.clone()), bus.publish(Topic::TaskEvents, &event("u"))).await.unwrap();
+    assert_eq!(sidecar.seen()[0].headers["traceparent"], tp.as_str());
     assert!(!sidecar.seen()[0].headers.contains_key("dapr-api-token"));
+}
+
+#[tokio::test]
+async fn each_event_is_published_in_the_trace_it_was_written_in() {
+    let sidecar = FakeSidecar::start(FakeSidecar::answering(204, "")).await;
+    let (written, caller) = (TraceParent::root(), TraceParent::root());
+    let bus = sidecar.dapr(None).bus;
+    let traced = event("u").with_trace(Some(written.clone()));
+    todo_ports::trace::scope(Some(caller), bus.publish(Topic::TaskEvents, &traced)).await.unwrap();
+    assert_eq!(sidecar.seen()[0].headers["traceparent"], written.as_str(), "the event's trace, not the relay's");
+
+    let batch = [traced, event("v")];
+    bus.publish_batch(Topic::TaskEvents, &batch).await.unwrap();
+    let entries: serde_json::Value = serde_json::from_slice(&sidecar.seen()[1].body).unwrap();
+    assert_eq!(entries[0]["metadata"]["cloudevent.traceparent"], written.as_str());
+    assert!(entries[1]["metadata"].get("cloudevent.traceparent").is_none(), "{entries}");
 }
 
 #[tokio::test]

@@ -11,33 +11,46 @@ use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderName, HeaderValue, StatusCode};
 use tracing::Instrument;
 
+use todo_ports::model::TraceParent;
+
 use crate::ApiError;
 
 /// The header carrying the request id, both ways.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The id of a request: the trace id of its `traceparent`, else its own `X-Request-ID` when that
-/// is a short plain token, else a fresh one.
-fn request_id(req: &Request) -> String {
-    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+/// The trace a request works in: a child of the caller's `traceparent` when it sent a valid
+/// one, else a new trace.
+fn trace_of(req: &Request) -> TraceParent {
+    req.headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(TraceParent::parse)
+        .map_or_else(TraceParent::root, |tp| tp.child())
+}
+
+/// The id of a request: its own `X-Request-ID` when that is a short plain token, else the id
+/// of its trace.
+fn request_id(req: &Request, trace: &TraceParent) -> String {
     let plain = |s: &str| {
         !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     };
-    header("traceparent")
-        .and_then(|tp| tp.split('-').nth(1))
-        .filter(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
-        .or_else(|| header(X_REQUEST_ID.as_str()).filter(|id| plain(id)))
-        .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned)
+    req.headers()
+        .get(X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| plain(id))
+        .map_or_else(|| trace.trace_id().to_owned(), str::to_owned)
 }
 
-/// Gives the request an id, runs it in a span that carries it, answers with it in
+/// Gives the request its trace and id, runs it in a span that carries both (and in the trace,
+/// so that the events it writes and the calls it makes continue it), answers with the id in
 /// `X-Request-ID`, and logs one line per request.
 pub(crate) async fn log_and_id(req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let id = request_id(&req);
+    let trace = trace_of(&req);
+    let id = request_id(&req, &trace);
     let (method, path) = (req.method().clone(), req.uri().path().to_owned());
-    let span = tracing::info_span!("request", request_id = %id);
-    let mut response = next.run(req).instrument(span.clone()).await;
+    let span = tracing::info_span!("request", request_id = %id, trace_id = trace.trace_id());
+    let mut response = todo_ports::trace::scope(Some(trace), next.run(req)).instrument(span.clone()).await;
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(X_REQUEST_ID, value);
     }
@@ -99,14 +112,15 @@ mod tests {
     }
 
     #[test]
-    fn the_request_id_comes_from_the_trace_then_the_client_then_is_made() {
+    fn the_trace_continues_the_callers_and_the_id_is_the_clients_or_the_traces() {
         let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-        assert_eq!(
-            request_id(&request(&[("traceparent", tp), ("x-request-id", "r1")])),
-            "4bf92f3577b34da6a3ce929d0e0e4736"
-        );
-        assert_eq!(request_id(&request(&[("x-request-id", "req-42")])), "req-42");
-        let made = request_id(&request(&[("x-request-id", "evil id; forged")]));
-        assert_eq!(made.len(), 32);
+        let req = request(&[("traceparent", tp), ("x-request-id", "r1")]);
+        let trace = trace_of(&req);
+        assert_eq!(trace.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_ne!(trace.as_str(), tp, "a span of its own in the caller's trace");
+        assert_eq!(request_id(&req, &trace), "r1");
+        let req = request(&[("traceparent", "garbage"), ("x-request-id", "evil id; forged")]);
+        let trace = trace_of(&req);
+        assert_eq!(request_id(&req, &trace), trace.trace_id());
     }
 }

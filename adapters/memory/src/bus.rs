@@ -10,10 +10,11 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use futures_util::FutureExt;
-use todo_ports::model::{Event, Topic};
+use todo_ports::model::{Event, Topic, TraceParent};
 use todo_ports::{BusError, EventBus, HandlerError, Subscription};
 use todo_retry::Policy;
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use crate::lock;
 
@@ -94,37 +95,53 @@ async fn deliver(
     dead_letters: Arc<Mutex<Vec<(Topic, Event)>>>,
 ) {
     while let Some(event) = events.recv().await {
-        let mut delays = policy.delays();
-        let mut attempt = 1;
-        loop {
-            let handled = AssertUnwindSafe(subscription.handler.handle(&event)).catch_unwind().await;
-            let result = handled.unwrap_or_else(|panic| {
+        // Delivery continues the trace the event was written in, as a delivery through the
+        // sidecar does.
+        let trace = event.trace().map_or_else(TraceParent::root, TraceParent::child);
+        let span = tracing::info_span!("delivery", trace_id = trace.trace_id());
+        todo_ports::trace::scope(Some(trace), deliver_one(&subscription, &event, &policy, &dead_letters))
+            .instrument(span)
+            .await;
+    }
+}
+
+/// Hands `event` to the subscription until it is handled or dead-lettered.
+async fn deliver_one(
+    subscription: &Subscription,
+    event: &Event,
+    policy: &Policy,
+    dead_letters: &Mutex<Vec<(Topic, Event)>>,
+) {
+    let mut delays = policy.delays();
+    let mut attempt = 1;
+    loop {
+        let handled = AssertUnwindSafe(subscription.handler.handle(event)).catch_unwind().await;
+        let result = handled.unwrap_or_else(|panic| {
                 let why = panic_message(panic.as_ref());
                 tracing::error!(consumer = subscription.name, event_id = %event.id(), panic = ?why, "event handler panicked");
                 Err(HandlerError::Transient(format!("the handler panicked: {why}").into()))
             });
-            match result {
-                Ok(()) => {
-                    tracing::info!(consumer = subscription.name, event_id = %event.id(), event_type = event.event_type(), "event handled");
+        match result {
+            Ok(()) => {
+                tracing::info!(consumer = subscription.name, event_id = %event.id(), event_type = event.event_type(), "event handled");
+                break;
+            }
+            Err(HandlerError::Transient(e)) => match delays.next() {
+                Some(delay) => {
+                    tracing::warn!(consumer = subscription.name, event_id = %event.id(), attempt, error = %e, "event will be redelivered");
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                None => {
+                    tracing::warn!(consumer = subscription.name, event_id = %event.id(), attempt, error = %e, "event dead-lettered after its last delivery");
+                    lock(dead_letters).push((subscription.topic, event.clone()));
                     break;
                 }
-                Err(HandlerError::Transient(e)) => match delays.next() {
-                    Some(delay) => {
-                        tracing::warn!(consumer = subscription.name, event_id = %event.id(), attempt, error = %e, "event will be redelivered");
-                        tokio::time::sleep(delay).await;
-                        attempt += 1;
-                    }
-                    None => {
-                        tracing::warn!(consumer = subscription.name, event_id = %event.id(), attempt, error = %e, "event dead-lettered after its last delivery");
-                        lock(&dead_letters).push((subscription.topic, event.clone()));
-                        break;
-                    }
-                },
-                Err(e) => {
-                    tracing::warn!(consumer = subscription.name, event_id = %event.id(), error = %e, "event dead-lettered");
-                    lock(&dead_letters).push((subscription.topic, event.clone()));
-                    break;
-                }
+            },
+            Err(e) => {
+                tracing::warn!(consumer = subscription.name, event_id = %event.id(), error = %e, "event dead-lettered");
+                lock(dead_letters).push((subscription.topic, event.clone()));
+                break;
             }
         }
     }

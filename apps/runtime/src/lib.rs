@@ -46,7 +46,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// # Errors
 /// A setting that cannot be used, an address that cannot be bound, a store that refuses the app.
 pub async fn serve(service: Service) -> Result<(), Error> {
-    logging::init();
+    logging::init(logging::Format::from_setting(std::env::var("LOG_FORMAT").ok().as_deref())?);
     let config = Config::from_env(service)?;
     let listener = TcpListener::bind(config.listen).await?;
     run(config, listener, shutdown_signal()).await

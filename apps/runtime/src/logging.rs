@@ -44,14 +44,47 @@ pub fn fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> + Send
     .delimited(" ")
 }
 
-/// Sends the process's logs to stderr.
-pub fn init() {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .fmt_fields(fields())
-        .with_writer(std::io::stderr)
-        .init();
+/// How log lines are written (`LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// One readable line per event, its spans' fields (`request_id`, `trace_id`) in front.
+    #[default]
+    Text,
+    /// One JSON object per line, with the fields of the event and of its current span.
+    Json,
+}
+
+impl Format {
+    /// The format `LOG_FORMAT` names (`text` or `json`; unset or empty is text).
+    ///
+    /// # Errors
+    /// Any other value.
+    pub fn from_setting(value: Option<&str>) -> Result<Self, String> {
+        match value.map(str::trim).unwrap_or_default() {
+            "" | "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            other => Err(format!("LOG_FORMAT={other:?}: must be text or json")),
+        }
+    }
+}
+
+/// Sends the process's logs to stderr, filtered by `RUST_LOG` (default `info`).
+pub fn init(format: Format) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing::subscriber::set_global_default(subscriber(format, filter, ansi, std::io::stderr));
+}
+
+/// The subscriber `init` installs, writing to `writer`.
+fn subscriber<W>(format: Format, filter: EnvFilter, ansi: bool, writer: W) -> Box<dyn tracing::Subscriber + Send + Sync>
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
+    match format {
+        Format::Text => Box::new(builder.with_ansi(ansi).fmt_fields(fields()).finish()),
+        Format::Json => Box::new(builder.json().with_current_span(true).with_span_list(false).finish()),
+    }
 }
 
 #[cfg(test)]
@@ -78,8 +111,7 @@ mod tests {
     fn user_text_cannot_forge_a_line() {
         let captured = Captured::default();
         let sink = captured.clone();
-        let subscriber =
-            tracing_subscriber::fmt().with_ansi(false).fmt_fields(fields()).with_writer(move || sink.clone()).finish();
+        let subscriber = subscriber(Format::Text, EnvFilter::new("info"), false, move || sink.clone());
         let forged = "a\n2026-12-01T21:00:00Z ERROR todo: FORGED\r\u{1b}[2J";
         tracing::subscriber::with_default(subscriber, || {
             tracing::info!(title = %forged, quoted = ?forged, "notification: task due soon");
@@ -88,5 +120,31 @@ mod tests {
         assert_eq!(text.lines().count(), 1, "{text}");
         assert!(text.contains(r"title=a\n2026-12-01T21:00:00Z ERROR todo: FORGED\r\u{1b}[2J"), "{text}");
         assert!(!text.contains('\u{1b}'));
+    }
+
+    #[test]
+    fn json_lines_carry_the_trace_of_their_span() {
+        let captured = Captured::default();
+        let sink = captured.clone();
+        let subscriber = subscriber(Format::Json, EnvFilter::new("info"), false, move || sink.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("request", trace_id = "4bf92f3577b34da6a3ce929d0e0e4736");
+            span.in_scope(|| tracing::info!(title = "a\nb", "task created"));
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(line["span"]["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(
+            (line["fields"]["message"].as_str(), line["fields"]["title"].as_str()),
+            (Some("task created"), Some("a\nb"))
+        );
+    }
+
+    #[test]
+    fn the_format_is_text_or_json() {
+        assert_eq!(Format::from_setting(None), Ok(Format::Text));
+        assert_eq!(Format::from_setting(Some("json")), Ok(Format::Json));
+        assert!(Format::from_setting(Some("xml")).is_err());
     }
 }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{Task, TaskId, UserId, ValidationError, check_instant, check_line};
+use crate::{Task, TaskId, Trace, TraceParent, UserId, ValidationError, check_instant, check_line};
 
 /// Schema version written into every event.
 pub const EVENT_VERSION: &str = "v1.0";
@@ -88,12 +88,22 @@ pub struct TaskEvent {
     pub version: String,
     /// The task.
     pub data: Task,
+    /// The trace it was written in (set by the outbox, read by the bus; not published data).
+    #[serde(skip)]
+    pub trace: Trace,
 }
 
 impl TaskEvent {
     /// A new event about `task` with a fresh id.
     pub fn new(event_type: TaskEventType, task: Task, timestamp: OffsetDateTime) -> Self {
-        Self { event_id: Uuid::new_v4(), event_type, timestamp, version: EVENT_VERSION.into(), data: task }
+        Self {
+            event_id: Uuid::new_v4(),
+            event_type,
+            timestamp,
+            version: EVENT_VERSION.into(),
+            data: task,
+            trace: Trace::default(),
+        }
     }
 }
 
@@ -168,12 +178,22 @@ pub struct ReminderEvent {
     pub version: String,
     /// The reminder.
     pub data: Reminder,
+    /// The trace it was written in (set by the outbox, read by the bus; not published data).
+    #[serde(skip)]
+    pub trace: Trace,
 }
 
 impl ReminderEvent {
     /// A new event with a fresh id.
     pub fn new(event_type: ReminderEventType, data: Reminder, timestamp: OffsetDateTime) -> Self {
-        Self { event_id: Uuid::new_v4(), event_type, timestamp, version: EVENT_VERSION.into(), data }
+        Self {
+            event_id: Uuid::new_v4(),
+            event_type,
+            timestamp,
+            version: EVENT_VERSION.into(),
+            data,
+            trace: Trace::default(),
+        }
     }
 
     /// The id of a `reminder.due` event for `(task_id, due_date)`: the same inputs always give
@@ -210,6 +230,23 @@ impl Event {
             Self::Task(e) => e.event_type.as_str(),
             Self::Reminder(e) => e.event_type.as_str(),
         }
+    }
+
+    /// The trace it was written in, when known.
+    pub fn trace(&self) -> Option<&TraceParent> {
+        match self {
+            Self::Task(e) => e.trace.0.as_ref(),
+            Self::Reminder(e) => e.trace.0.as_ref(),
+        }
+    }
+
+    /// The same event, known to have been written in `trace`.
+    pub fn with_trace(mut self, trace: Option<TraceParent>) -> Self {
+        match &mut self {
+            Self::Task(e) => e.trace = Trace(trace),
+            Self::Reminder(e) => e.trace = Trace(trace),
+        }
+        self
     }
 
     /// The user the event concerns: the partition key on the broker.

@@ -11,6 +11,7 @@ mod ids;
 mod instant;
 mod task;
 mod text;
+mod trace;
 
 pub use conversation::{Conversation, ConversationKey, MAX_MESSAGE_CHARS, Message, Role, SessionId};
 pub use error::ValidationError;
@@ -24,3 +25,4 @@ pub use task::{
     MAX_TAGS, MAX_TITLE_CHARS, Priority, Recurrence, RecurrenceInput, Series, Task, TaskPatch,
 };
 pub use text::{check_json, check_line, check_multiline, fold_for_search};
+pub use trace::{Trace, TraceParent};

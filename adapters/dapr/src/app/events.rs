@@ -15,7 +15,10 @@ use todo_http_server::json;
 use todo_ports::model::Event;
 use todo_ports::{HandlerError, Subscription};
 
-use crate::sidecar::{TRACEPARENT, with_traceparent};
+use todo_ports::model::TraceParent;
+use tracing::Instrument;
+
+use crate::sidecar::TRACEPARENT;
 
 /// What the app tells Dapr about a delivery (`{"status": ...}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -53,6 +56,9 @@ pub struct CloudEvent {
     /// The CloudEvent type.
     #[serde(default, rename = "type")]
     pub kind: String,
+    /// The trace the event was published in.
+    #[serde(default)]
+    pub traceparent: Option<String>,
     #[serde(default)]
     data: Option<Value>,
     #[serde(default)]
@@ -121,8 +127,17 @@ pub(super) async fn deliver(
             return answer(Delivery::Drop);
         }
     };
-    let traceparent = headers.get(TRACEPARENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let outcome = with_traceparent(traceparent, async {
+    // The sidecar's span of this delivery continues the publisher's trace; without one, the
+    // CloudEvent's own, else a new trace.
+    let trace = headers
+        .get(TRACEPARENT)
+        .and_then(|v| v.to_str().ok())
+        .or(ce.traceparent.as_deref())
+        .and_then(TraceParent::parse)
+        .unwrap_or_else(TraceParent::root);
+    let span = tracing::info_span!("delivery", trace_id = trace.trace_id());
+    let event = event.with_trace(Some(trace.clone()));
+    let outcome = todo_ports::trace::scope(Some(trace), async {
         let mut outcome = Delivery::Success;
         for sub in subscriptions {
             let result = AssertUnwindSafe(sub.handler.handle(&event)).catch_unwind().await.unwrap_or_else(|_| {
@@ -144,6 +159,7 @@ pub(super) async fn deliver(
         }
         outcome
     })
+    .instrument(span)
     .await;
     answer(outcome)
 }

@@ -9,7 +9,7 @@ use todo_ports::model::{Event, Topic};
 use todo_ports::{BatchPublishError, BusError, EventBus};
 use uuid::Uuid;
 
-use super::client::{ErrorKind, SidecarClient, SidecarError, encode};
+use super::client::{ErrorKind, SidecarClient, SidecarError, TRACEPARENT, encode};
 
 /// Publishes events through the sidecar's pub/sub component ([`crate::DaprConfig::pubsub_name`]):
 /// each event is the JSON body of a CloudEvent whose `id` is the event id and whose `type` is
@@ -59,6 +59,10 @@ struct BulkMetadata<'a> {
     id: String,
     #[serde(rename = "cloudevent.type")]
     event_type: &'static str,
+    /// The trace the event was written in (daprd puts it in the CloudEvent, and delivery
+    /// continues it).
+    #[serde(rename = "cloudevent.traceparent", skip_serializing_if = "Option::is_none")]
+    traceparent: Option<&'a str>,
 }
 
 #[derive(Deserialize)]
@@ -88,9 +92,14 @@ impl EventBus for DaprEventBus {
             event.id(),
             encode(event.event_type(), false),
         );
+        // The event's own trace, else the caller's (the client adds that one).
+        let mut headers = HeaderMap::new();
+        if let Some(tp) = event.trace().and_then(|tp| http::HeaderValue::from_str(tp.as_str()).ok()) {
+            headers.insert(TRACEPARENT, tp);
+        }
         let answer = self
             .client
-            .call(Method::POST, &path, HeaderMap::new(), Some(Bytes::from(to_json(event)?)))
+            .call(Method::POST, &path, headers, Some(Bytes::from(to_json(event)?)))
             .await
             .map_err(bus_error)?;
         if answer.status == StatusCode::NO_CONTENT {
@@ -120,6 +129,7 @@ impl EventBus for DaprEventBus {
                     partition_key: event.user_id().as_str(),
                     id: event.id().to_string(),
                     event_type: event.event_type(),
+                    traceparent: event.trace().map(|tp| tp.as_str()),
                 },
             })
             .collect();

@@ -2,7 +2,6 @@
 //! the API token, trace propagation, and the single place where the sidecar's answers become
 //! error kinds.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,21 +26,6 @@ pub const DAPR_API_TOKEN_HEADER: HeaderName = HeaderName::from_static("dapr-api-
 pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 /// W3C trace state header.
 pub const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
-
-tokio::task_local! {
-    static TRACE_PARENT: Option<String>;
-}
-
-/// Runs `fut` with `traceparent` as the trace context of every sidecar call it makes (the app
-/// side does this around each delivered event, so publishes continue the delivery's trace).
-pub async fn with_traceparent<F: Future>(traceparent: Option<String>, fut: F) -> F::Output {
-    TRACE_PARENT.scope(traceparent, fut).await
-}
-
-/// The trace context set by [`with_traceparent`] around the current task, if any.
-pub fn current_traceparent() -> Option<String> {
-    TRACE_PARENT.try_with(Clone::clone).ok().flatten()
-}
 
 /// What kind of failure a sidecar call ended in; each port maps it to its own error enum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,8 +231,9 @@ impl SidecarClient {
                 .map_err(|e| SidecarError::unexpected(format!("the API token is not a header value: {e}")))?;
             headers.insert(DAPR_API_TOKEN_HEADER, value);
         }
+        // The trace the caller works in (`todo_ports::trace`) goes with every call.
         if !headers.contains_key(TRACEPARENT) {
-            if let Some(tp) = current_traceparent().and_then(|tp| HeaderValue::from_str(&tp).ok()) {
+            if let Some(tp) = todo_ports::trace::current().and_then(|tp| HeaderValue::from_str(tp.as_str()).ok()) {
                 headers.insert(TRACEPARENT, tp);
             }
         }
@@ -336,14 +321,5 @@ mod tests {
         assert_eq!(encode("a b/c", false), "a%20b%2Fc");
         assert_eq!(encode("a:b", false), "a%3Ab");
         assert_eq!(encode("ü~", false), "%C3%BC~");
-    }
-
-    #[tokio::test]
-    async fn the_trace_context_is_scoped_to_the_task() {
-        assert_eq!(current_traceparent(), None);
-        let tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_owned();
-        let seen = with_traceparent(Some(tp.clone()), async { current_traceparent() }).await;
-        assert_eq!(seen, Some(tp));
-        assert_eq!(current_traceparent(), None);
     }
 }

@@ -8,10 +8,7 @@ mod scheduler;
 mod state;
 
 pub use bus::DaprEventBus;
-pub use client::{
-    Answer, DAPR_API_TOKEN_HEADER, ErrorKind, SidecarClient, SidecarError, TRACEPARENT, TRACESTATE,
-    current_traceparent, with_traceparent,
-};
+pub use client::{Answer, DAPR_API_TOKEN_HEADER, ErrorKind, SidecarClient, SidecarError, TRACEPARENT, TRACESTATE};
 pub use invoke::{DaprInvoker, FORWARDED_HEADERS, InvokeResponse, X_REQUEST_ID};
 pub use scheduler::{DaprScheduler, FailurePolicy, JobData};
 pub use state::DaprStateStore;

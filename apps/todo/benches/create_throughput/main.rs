@@ -64,7 +64,6 @@ use crate::report::{Figures, HEADER, median};
 
 pub(crate) type Error = Box<dyn std::error::Error + Send + Sync>;
 
-
 fn setting(key: &str, default: usize) -> Result<usize, Error> {
     match std::env::var(key) {
         Ok(raw) if !raw.trim().is_empty() => {
