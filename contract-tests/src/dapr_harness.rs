@@ -7,8 +7,11 @@
 //! * Each sidecar gets its own app id `{run}-{case}` (hence its own Kafka consumer group,
 //!   state key prefix and Scheduler namespace) and free ports on 127.0.0.1.
 //! * Sidecars load a copy of the stack's resources in which the Kafka consumer group is
-//!   `{appID}` (the committed one shares `todo-app-group` between apps) and the cron binding is
-//!   left out, or, for [`Resources::WithCron`], fires every second.
+//!   `{appID}` (the committed one is `todo-app-group.{appID}`) and the cron binding is left out,
+//!   or, for [`Resources::WithCron`], fires every second. Components with `scopes` (meant for one
+//!   production app id, like `kafka-pubsub-fanout`) are left out of the copies.
+//! * [`ConsumerGroup`] picks the group of a sidecar: one per app id (the default: replicas share
+//!   the events), or one per sidecar (fan-out: every replica gets every event).
 //! * A sidecar runs under a tiny shell watchdog that kills it when its stdin closes: when the
 //!   [`Sidecar`] is dropped, and also when the test process dies, so no `daprd` outlives a run.
 //!   Logs go to `$TMPDIR/todo-contract/{run}/{app-id}.log`.
@@ -56,14 +59,57 @@ pub enum Resources {
     WithCron,
 }
 
+/// The Kafka consumer group a sidecar joins (the `consumerGroup` of its `kafka-pubsub`).
+///
+/// daprd expands the templates when it loads the component: `{appID}` is the sidecar's app id,
+/// `{uuid}` a new random UUID at every start, `{podName}` the `POD_NAME` environment variable
+/// (which the Kubernetes injector sets to the pod's name; without it daprd refuses to start).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ConsumerGroup {
+    /// `"{appID}"`: every sidecar of one app id joins one group, so the app's replicas share a
+    /// topic's events (each is handled by one of them), as every app but the sync service does.
+    #[default]
+    PerApp,
+    /// `"{appID}.{uuid}"` with `initialOffset: "newest"`, like
+    /// `infra/dapr/local/kafka-pubsub-fanout.yaml`: each sidecar is a group of its own and gets
+    /// every event published once its group holds the partitions.
+    PerReplica,
+    /// `"{appID}.{podName}"` with `initialOffset: "newest"`, the sidecar started with
+    /// `POD_NAME` set to this name: a group per pod, as Kubernetes would run it.
+    PerPod(String),
+}
+
+impl ConsumerGroup {
+    /// The `consumerGroup` value and whether the group starts at the newest offset.
+    fn template(&self) -> (&'static str, bool) {
+        match self {
+            Self::PerApp => ("{appID}", false),
+            Self::PerReplica => ("{appID}.{uuid}", true),
+            Self::PerPod(_) => ("{appID}.{podName}", true),
+        }
+    }
+
+    /// The suffix of the resources copy with this group.
+    fn dir_suffix(&self) -> &'static str {
+        match self {
+            Self::PerApp => "",
+            Self::PerReplica => "-fanout",
+            Self::PerPod(_) => "-pod",
+        }
+    }
+}
+
 impl DaprRun {
     fn prepare(stack: Stack) -> Self {
         let run_id = format!("ct{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let dir = std::env::temp_dir().join("todo-contract").join(&run_id);
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         let source = PathBuf::from(stack.get("TODO_STACK_DAPR_RESOURCES"));
-        for (name, cron) in [("resources", false), ("resources-cron", true)] {
-            copy_resources(&source, &dir.join(name), cron);
+        for which in [Resources::Default, Resources::WithCron] {
+            // The pod name goes into the environment of each sidecar, not into the file.
+            for group in [ConsumerGroup::PerApp, ConsumerGroup::PerReplica, ConsumerGroup::PerPod(String::new())] {
+                copy_resources(&source, &resources_dir(&dir, which, &group), which, &group);
+            }
         }
         let run = Self { stack, run_id, dir };
         for topic in ["task-events", "task-updates", "reminders"] {
@@ -85,14 +131,11 @@ impl DaprRun {
         format!("{}-{case}", self.run_id)
     }
 
-    fn resources_dir(&self, which: Resources) -> PathBuf {
-        self.dir.join(match which {
-            Resources::Default => "resources",
-            Resources::WithCron => "resources-cron",
-        })
-    }
-
-    fn create_topic(&self, name: &str) {
+    /// Creates the Kafka topic `name` with 3 partitions, if missing.
+    ///
+    /// # Panics
+    /// When `$TODO_STACK_SCRIPT topic` fails.
+    pub fn create_topic(&self, name: &str) {
         let cmd = self.stack.get("TODO_STACK_SCRIPT");
         let out = std::process::Command::new(cmd)
             .arg("topic")
@@ -109,9 +152,17 @@ impl DaprRun {
     }
 }
 
-/// Copies the stack's resource files to `to`, with the consumer group `{appID}` and the cron
-/// binding dropped (or, with `cron`, firing every second).
-fn copy_resources(from: &Path, to: &Path, cron: bool) {
+/// Where the resources copy for `which` and `group` lives in the run dir `dir`.
+fn resources_dir(dir: &Path, which: Resources, group: &ConsumerGroup) -> PathBuf {
+    let cron = match which {
+        Resources::Default => "",
+        Resources::WithCron => "-cron",
+    };
+    dir.join(format!("resources{cron}{}", group.dir_suffix()))
+}
+
+/// Copies the stack's resource files to `to`, each rewritten by [`rewrite_resource`].
+fn copy_resources(from: &Path, to: &Path, which: Resources, group: &ConsumerGroup) {
     std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("{}: {e}", to.display()));
     let entries = std::fs::read_dir(from).unwrap_or_else(|e| panic!("{}: {e}", from.display()));
     for entry in entries.flatten() {
@@ -120,19 +171,30 @@ fn copy_resources(from: &Path, to: &Path, cron: bool) {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let text = if text.contains("type: bindings.cron") {
-            if !cron {
-                continue;
-            }
-            set_metadata(&text, "schedule", "\"@every 1s\"")
-        } else if text.contains("type: pubsub.kafka") {
-            set_metadata(&text, "consumerGroup", "\"{appID}\"")
-        } else {
-            text
-        };
-        let target = to.join(entry.file_name());
-        std::fs::write(&target, text).unwrap_or_else(|e| panic!("{}: {e}", target.display()));
+        if let Some(text) = rewrite_resource(&text, which, group) {
+            let target = to.join(entry.file_name());
+            std::fs::write(&target, text).unwrap_or_else(|e| panic!("{}: {e}", target.display()));
+        }
     }
+}
+
+/// One resource file as a test sidecar loads it, or `None` to leave it out: the Kafka consumer
+/// group (and start offset) of `group`; the cron binding left out, or firing every second with
+/// [`Resources::WithCron`]; components scoped to production app ids left out (no test app id is
+/// in their scopes, so daprd would skip them anyway).
+fn rewrite_resource(text: &str, which: Resources, group: &ConsumerGroup) -> Option<String> {
+    if text.lines().any(|line| line.starts_with("scopes:")) {
+        return None;
+    }
+    if text.contains("type: bindings.cron") {
+        return (which == Resources::WithCron).then(|| set_metadata(text, "schedule", "\"@every 1s\""));
+    }
+    if text.contains("type: pubsub.kafka") {
+        let (template, newest) = group.template();
+        let text = set_metadata(text, "consumerGroup", &format!("\"{template}\""));
+        return Some(if newest { set_metadata(&text, "initialOffset", "\"newest\"") } else { text });
+    }
+    Some(text.to_owned())
 }
 
 /// Replaces the `value:` line following `- name: {name}` in a component's metadata list.
@@ -178,6 +240,8 @@ pub struct SidecarSpec {
     pub app_api_token: Option<String>,
     /// Its HTTP port (pick with [`free_port`] to build clients before it starts).
     pub http_port: u16,
+    /// The Kafka consumer group it joins.
+    pub consumer_group: ConsumerGroup,
 }
 
 impl SidecarSpec {
@@ -190,6 +254,7 @@ impl SidecarSpec {
             api_token: None,
             app_api_token: None,
             http_port: free_port(),
+            consumer_group: ConsumerGroup::PerApp,
         }
     }
 }
@@ -220,10 +285,29 @@ impl Sidecar {
     /// # Panics
     /// When it cannot start or is not ready within 60 s (with the tail of its log).
     pub async fn start(run: &DaprRun, spec: SidecarSpec) -> Self {
+        let path = if spec.app_port.is_some() { "/v1.0/healthz" } else { "/v1.0/healthz/outbound" };
+        // The gRPC ports are picked free but bound a moment later by daprd; another process
+        // may take one in between (it happens with many sidecars starting at once): try again
+        // with other ports.
+        let mut attempt = 1;
+        loop {
+            let mut sidecar = Self::spawn(run, &spec);
+            match sidecar.wait_for(path, Duration::from_secs(60)).await {
+                Ok(()) => return sidecar,
+                Err(NotReady { lost_a_port: true, .. }) if attempt < 3 => {
+                    attempt += 1;
+                    eprintln!("daprd {}: a port was taken before it bound it; starting again", spec.app_id);
+                }
+                Err(NotReady { message, .. }) => panic!("{message}"),
+            }
+        }
+    }
+
+    fn spawn(run: &DaprRun, spec: &SidecarSpec) -> Self {
         let daprd = run.stack.get("TODO_STACK_DAPRD");
         let mut args: Vec<String> =
             run.stack.get("TODO_STACK_DAPRD_ARGS").split_whitespace().map(str::to_owned).collect();
-        let resources = run.resources_dir(spec.resources).display().to_string();
+        let resources = resources_dir(&run.dir, spec.resources, &spec.consumer_group).display().to_string();
         match args.iter().position(|a| a == "--resources-path") {
             Some(i) if i + 1 < args.len() => args[i + 1] = resources,
             _ => args.extend(["--resources-path".into(), resources]),
@@ -244,8 +328,7 @@ impl Sidecar {
         if let Some(port) = spec.app_port {
             args.extend(["--app-port".into(), port.to_string()]);
         }
-        let log = run.dir.join(format!("{}.log", spec.app_id));
-        let file = std::fs::File::create(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+        let (log, file) = new_log_file(&run.dir, &spec.app_id);
         let file2 = file.try_clone().expect("log file handle");
         let mut cmd = Command::new("sh");
         cmd.arg("-c").arg(WATCHDOG).arg("daprd-watchdog").arg(daprd).args(&args);
@@ -254,7 +337,10 @@ impl Sidecar {
                 cmd.env(k, v);
             }
         }
-        cmd.env_remove("DAPR_API_TOKEN").env_remove("APP_API_TOKEN");
+        cmd.env_remove("DAPR_API_TOKEN").env_remove("APP_API_TOKEN").env_remove("POD_NAME");
+        if let ConsumerGroup::PerPod(pod_name) = &spec.consumer_group {
+            cmd.env("POD_NAME", pod_name);
+        }
         if let Some(t) = &spec.api_token {
             cmd.env("DAPR_API_TOKEN", t);
         }
@@ -264,10 +350,7 @@ impl Sidecar {
         cmd.stdin(Stdio::piped()).stdout(Stdio::from(file)).stderr(Stdio::from(file2));
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("starting {daprd}: {e}"));
         let stdin = child.stdin.take();
-        let mut sidecar = Self { app_id: spec.app_id, http_port: spec.http_port, log, child, stdin };
-        let path = if spec.app_port.is_some() { "/v1.0/healthz" } else { "/v1.0/healthz/outbound" };
-        sidecar.wait_for(path, Duration::from_secs(60)).await;
-        sidecar
+        Self { app_id: spec.app_id.clone(), http_port: spec.http_port, log, child, stdin }
     }
 
     /// The pid of `daprd` itself (a child of its watchdog shell), for CPU accounting.
@@ -294,19 +377,53 @@ impl Sidecar {
         all[all.len().saturating_sub(lines)..].join("\n")
     }
 
-    async fn wait_for(&mut self, path: &str, max: Duration) {
+    async fn wait_for(&mut self, path: &str, max: Duration) -> Result<(), NotReady> {
         let deadline = tokio::time::Instant::now() + max;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("daprd {} exited ({status}) before it was ready:\n{}", self.app_id, self.log_tail(40));
+                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+                let own_port = format!("127.0.0.1:{}: bind", self.http_port);
+                return Err(NotReady {
+                    lost_a_port: log.contains("address already in use") && !log.contains(&own_port),
+                    message: format!(
+                        "daprd {} exited ({status}) before it was ready:\n{}",
+                        self.app_id,
+                        self.log_tail(40)
+                    ),
+                });
             }
             if http_status(self.http_port, path).await == Some(204) {
-                return;
+                return Ok(());
             }
             if tokio::time::Instant::now() >= deadline {
-                panic!("daprd {} not ready ({path}) after {max:?}:\n{}", self.app_id, self.log_tail(40));
+                return Err(NotReady {
+                    lost_a_port: false,
+                    message: format!("daprd {} not ready ({path}) after {max:?}:\n{}", self.app_id, self.log_tail(40)),
+                });
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Why a sidecar did not come up.
+struct NotReady {
+    /// It exited because a gRPC port it was given had been taken meanwhile.
+    lost_a_port: bool,
+    message: String,
+}
+
+/// A new log file for a sidecar of `app_id` in `dir`: `{app_id}.log`, or `{app_id}-2.log`, ...
+/// when replicas of one app (or a restart) already have one.
+fn new_log_file(dir: &Path, app_id: &str) -> (PathBuf, std::fs::File) {
+    let mut n = 1;
+    loop {
+        let name = if n == 1 { format!("{app_id}.log") } else { format!("{app_id}-{n}.log") };
+        let path = dir.join(name);
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(file) => return (path, file),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
+            Err(e) => panic!("{}: {e}", path.display()),
         }
     }
 }
@@ -343,6 +460,37 @@ mod tests {
         let out = set_metadata(yaml, "consumerGroup", "\"{appID}\"");
         assert!(out.contains("      value: \"{appID}\"\n"), "{out}");
         assert!(out.contains("value: \"x\""), "{out}");
+    }
+
+    const KAFKA: &str = "kind: Component\nspec:\n  type: pubsub.kafka\n  metadata:\n    - name: consumerGroup\n      value: \"todo-app-group.{appID}\"\n    - name: initialOffset\n      value: \"oldest\"\n";
+
+    #[test]
+    fn replicas_of_an_app_share_its_group_by_default() {
+        let out = rewrite_resource(KAFKA, Resources::Default, &ConsumerGroup::PerApp).unwrap();
+        assert!(out.contains("value: \"{appID}\"\n"), "{out}");
+        assert!(out.contains("value: \"oldest\""), "{out}");
+    }
+
+    #[test]
+    fn fan_out_groups_are_per_sidecar_and_start_at_the_newest_offset() {
+        for (group, template) in [
+            (ConsumerGroup::PerReplica, "\"{appID}.{uuid}\""),
+            (ConsumerGroup::PerPod("sync-0".into()), "\"{appID}.{podName}\""),
+        ] {
+            let out = rewrite_resource(KAFKA, Resources::Default, &group).unwrap();
+            assert!(out.contains(&format!("value: {template}\n")), "{out}");
+            assert!(out.contains("value: \"newest\""), "{out}");
+        }
+    }
+
+    #[test]
+    fn scoped_components_and_an_unwanted_cron_are_left_out() {
+        let scoped = format!("{KAFKA}scopes:\n  - websocket-sync-service\n");
+        assert_eq!(rewrite_resource(&scoped, Resources::Default, &ConsumerGroup::PerApp), None);
+        let cron = "spec:\n  type: bindings.cron\n  metadata:\n    - name: schedule\n      value: \"@every 5m\"\n";
+        assert_eq!(rewrite_resource(cron, Resources::Default, &ConsumerGroup::PerApp), None);
+        let fast = rewrite_resource(cron, Resources::WithCron, &ConsumerGroup::PerApp).unwrap();
+        assert!(fast.contains("value: \"@every 1s\""), "{fast}");
     }
 }
 

@@ -1,6 +1,7 @@
 //! The bus, state and scheduler suites against the Dapr adapter over real `daprd` sidecars
 //! and the local stack (Kafka, Redis, the Dapr Scheduler), plus what only Dapr has: the cron
-//! binding and service invocation between two apps.
+//! binding, service invocation between two apps, and how the replicas of one app share (or each
+//! get) a topic's events.
 //!
 //! The apps here serve the Dapr routes exactly as production does: [`DaprApp::router`] on the one
 //! HTTP server (`todo_http_server::serve`).
@@ -24,11 +25,11 @@ use hyper_util::rt::TokioIo;
 use todo_adapter_dapr::{
     DaprApp, DaprConfig, DaprEventBus, DaprInvoker, DaprScheduler, DaprStateStore, FailurePolicy, SidecarClient,
 };
-use todo_contract_tests::dapr_harness::{DaprRun, Resources, Sidecar, SidecarSpec, dapr_run};
+use todo_contract_tests::dapr_harness::{ConsumerGroup, DaprRun, Resources, Sidecar, SidecarSpec, dapr_run};
 use todo_contract_tests::event_bus::BusHarness;
 use todo_contract_tests::scheduler::SchedulerHarness;
 use todo_contract_tests::state_store::StateHarness;
-use todo_contract_tests::support::eventually;
+use todo_contract_tests::support::{eventually, task_event, unique_user};
 use todo_ports::model::{Event, Topic};
 use todo_ports::{
     EventBus, EventHandler, HandlerError, JobHandler, Scheduler, ServiceError, StateStore, Subscription, SweepReport,
@@ -36,6 +37,7 @@ use todo_ports::{
 };
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+use uuid::Uuid;
 
 /// An app server on 127.0.0.1 serving a [`DaprApp`] as production does, stopped when dropped.
 struct AppServer {
@@ -65,6 +67,10 @@ fn token(t: &str) -> Option<secrecy::SecretString> {
 }
 
 fn client(run: &DaprRun, http_port: u16, token: Option<&str>) -> SidecarClient {
+    client_with_prefix(&run.topic_prefix(), http_port, token)
+}
+
+fn client_with_prefix(topic_prefix: &str, http_port: u16, token: Option<&str>) -> SidecarClient {
     let mut vars = HashMap::new();
     vars.insert("DAPR_HTTP_PORT", http_port.to_string());
     if let Some(t) = token {
@@ -72,7 +78,7 @@ fn client(run: &DaprRun, http_port: u16, token: Option<&str>) -> SidecarClient {
     }
     let config = DaprConfig::from_lookup(|k| vars.get(k).cloned())
         .expect("config")
-        .with_topic_prefix(run.topic_prefix())
+        .with_topic_prefix(topic_prefix)
         .with_timeout(Duration::from_secs(20));
     SidecarClient::new(config)
 }
@@ -383,4 +389,165 @@ async fn a_wrong_api_token_is_rejected() {
     let key = todo_contract_tests::support::conversation("token").key();
     let err = store.get(&key).await.expect_err("a wrong token must fail");
     assert!(matches!(err, todo_ports::StateError::Internal(_)), "401 is a rejection: {err:?}");
+}
+
+// ------------------------------------------------------------------ replicas of one app
+
+/// Every event one replica's app was handed, in order.
+#[derive(Default)]
+struct Deliveries(Mutex<Vec<Uuid>>);
+
+impl Deliveries {
+    fn count(&self, id: Uuid) -> usize {
+        self.0.lock().expect("lock").iter().filter(|&&e| e == id).count()
+    }
+
+    fn got_any_of(&self, ids: &[Uuid]) -> bool {
+        ids.iter().any(|&id| self.count(id) > 0)
+    }
+
+    fn got_all_of(&self, ids: &[Uuid]) -> bool {
+        ids.iter().all(|&id| self.count(id) > 0)
+    }
+}
+
+#[async_trait]
+impl EventHandler for Deliveries {
+    async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
+        self.0.lock().expect("lock").push(event.id());
+        Ok(())
+    }
+}
+
+/// Two replicas of one app (one app id), each its app server and its sidecar, subscribed to
+/// `task-updates` on a topic of the test's own, with the given consumer groups.
+struct Replicas {
+    bus: DaprEventBus,
+    deliveries: Vec<Arc<Deliveries>>,
+    running: Vec<(AppServer, Sidecar)>,
+}
+
+impl Replicas {
+    async fn start(run: &'static DaprRun, case: &str, groups: [ConsumerGroup; 2]) -> Self {
+        let prefix = format!("{}{case}-", run.topic_prefix());
+        run.create_topic(&format!("{prefix}{}", Topic::TaskUpdates.name()));
+        let app_id = run.app_id(case);
+        let (mut deliveries, mut running) = (Vec::new(), Vec::new());
+        for group in groups {
+            let log = Arc::new(Deliveries::default());
+            let app_token = format!("app-{}", uuid::Uuid::new_v4().simple());
+            let app = DaprApp::new("kafka-pubsub")
+                .with_subscriptions(vec![Subscription {
+                    topic: Topic::TaskUpdates,
+                    name: "sync",
+                    handler: log.clone(),
+                }])
+                .with_app_token(token(&app_token))
+                .with_topic_prefix(prefix.clone());
+            let server = AppServer::start(app).await;
+            let spec = SidecarSpec {
+                app_port: Some(server.port),
+                app_api_token: Some(app_token),
+                consumer_group: group,
+                ..SidecarSpec::new(app_id.clone())
+            };
+            let sidecar = Sidecar::start(run, spec).await;
+            deliveries.push(log);
+            running.push((server, sidecar));
+        }
+        let bus = DaprEventBus::new(client_with_prefix(&prefix, running[0].1.http_port, None));
+        Self { bus, deliveries, running }
+    }
+
+    /// Publishes probe events until every replica has been handed one: from then on each
+    /// replica's consumer holds partitions (a fan-out group starts at the newest offset, so it
+    /// misses what was published before), and a shared group has shared them out.
+    async fn wait_until_each_consumes(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let mut probes = Vec::new();
+        while !self.deliveries.iter().all(|d| d.got_any_of(&probes)) {
+            assert!(tokio::time::Instant::now() < deadline, "a replica never got a probe:\n{}", self.log_tails());
+            for _ in 0..6 {
+                let probe = task_event(&unique_user("probe"), "probe");
+                self.bus.publish(Topic::TaskUpdates, &probe).await.expect("publish a probe");
+                probes.push(probe.id());
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// Publishes `n` events, each of another user (so they spread over the partitions).
+    async fn publish(&self, n: usize) -> Vec<Uuid> {
+        let mut ids = Vec::new();
+        for i in 0..n {
+            let event = task_event(&unique_user("replicas"), &format!("update {i}"));
+            self.bus.publish(Topic::TaskUpdates, &event).await.expect("publish");
+            ids.push(event.id());
+        }
+        ids
+    }
+
+    /// Publishes [`EVENTS`] events once every replica consumes, and checks that each replica
+    /// gets all of them.
+    async fn each_gets_every_event(&self) {
+        self.wait_until_each_consumes().await;
+        let ids = self.publish(EVENTS).await;
+        let all = eventually(Duration::from_secs(40), || async {
+            self.deliveries.iter().all(|d| d.got_all_of(&ids)).then_some(())
+        })
+        .await;
+        assert!(all.is_some(), "of {EVENTS} events the replicas got {:?}:\n{}", self.shares(&ids), self.log_tails());
+    }
+
+    /// How many of `ids` each replica got.
+    fn shares(&self, ids: &[Uuid]) -> Vec<usize> {
+        self.deliveries.iter().map(|d| ids.iter().filter(|&&id| d.count(id) > 0).count()).collect()
+    }
+
+    fn log_tails(&self) -> String {
+        self.running
+            .iter()
+            .map(|(_, s)| format!("---- daprd {} ({}):\n{}", s.app_id, s.log.display(), s.log_tail(20)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+const EVENTS: usize = 30;
+
+/// The WebSocket sync service's case: with a consumer group per sidecar (`{appID}.{uuid}`, as in
+/// `infra/dapr/local/kafka-pubsub-fanout.yaml`), two replicas of one app id each get all events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_replica_of_a_fan_out_app_gets_every_event() {
+    let Some(run) = dapr_run("dapr fan-out replicas") else { return };
+    let replicas = Replicas::start(run, "fan-out", [ConsumerGroup::PerReplica, ConsumerGroup::PerReplica]).await;
+    replicas.each_gets_every_event().await;
+}
+
+/// The same with `{appID}.{podName}` and a `POD_NAME` per sidecar, as the Kubernetes injector
+/// sets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_replica_named_by_its_pod_gets_every_event() {
+    let Some(run) = dapr_run("dapr fan-out replicas by pod name") else { return };
+    let pods = [ConsumerGroup::PerPod("sync-0".into()), ConsumerGroup::PerPod("sync-1".into())];
+    Replicas::start(run, "fan-out-pods", pods).await.each_gets_every_event().await;
+}
+
+/// Every other service: two replicas of one app id share its group, so each event is handled
+/// once in all, and both replicas handle some.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_of_an_ordinary_app_share_the_events() {
+    let Some(run) = dapr_run("dapr shared replicas") else { return };
+    let replicas = Replicas::start(run, "shared", [ConsumerGroup::PerApp, ConsumerGroup::PerApp]).await;
+    replicas.wait_until_each_consumes().await;
+    let ids = replicas.publish(EVENTS).await;
+    let total = |id: Uuid| replicas.deliveries.iter().map(|d| d.count(id)).sum::<usize>();
+    let all = eventually(Duration::from_secs(40), || async { ids.iter().all(|&id| total(id) > 0).then_some(()) }).await;
+    assert!(all.is_some(), "not every event was handled:\n{}", replicas.log_tails());
+    // Give a second delivery (to either replica) the time to show up.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let twice: Vec<Uuid> = ids.iter().copied().filter(|&id| total(id) != 1).collect();
+    assert!(twice.is_empty(), "{} of {EVENTS} events were handled more than once", twice.len());
+    let shares = replicas.shares(&ids);
+    assert!(shares.iter().all(|&n| n > 0), "one replica handled everything: {shares:?}");
 }
