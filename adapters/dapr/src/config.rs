@@ -20,6 +20,9 @@ pub const DEFAULT_HTTP_ENDPOINT: &str = "http://127.0.0.1:3500";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The pub/sub component of the project.
 pub const DEFAULT_PUBSUB: &str = "kafka-pubsub";
+/// The pub/sub component of an app whose every replica must get every event (a consumer group
+/// per replica; see the README, "Every replica gets every event").
+pub const FANOUT_PUBSUB: &str = "kafka-pubsub-fanout";
 /// The state store component of the project.
 pub const DEFAULT_STATE_STORE: &str = "statestore";
 

@@ -7,7 +7,7 @@ mod sidecar;
 pub use app::{CloudEvent, DaprApp, Delivery, EVENTS_PREFIX, Listed};
 pub use config::{
     ConfigError, DEFAULT_HTTP_ENDPOINT, DEFAULT_PUBSUB, DEFAULT_STATE_STORE, DEFAULT_TIMEOUT, DaprConfig,
-    ENV_API_TOKEN, ENV_HTTP_ENDPOINT, ENV_HTTP_PORT,
+    ENV_API_TOKEN, ENV_HTTP_ENDPOINT, ENV_HTTP_PORT, FANOUT_PUBSUB,
 };
 pub use sidecar::{
     Answer, DAPR_API_TOKEN_HEADER, DaprEventBus, DaprInvoker, DaprScheduler, DaprStateStore, ErrorKind,

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use secrecy::SecretString;
-use todo_adapter_dapr::DaprConfig;
+use todo_adapter_dapr::{DaprConfig, FANOUT_PUBSUB};
 use todo_adapter_postgres::PgConfig;
 use todo_http_server::ServerConfig;
 use todo_tasks::Role;
@@ -48,7 +48,8 @@ pub struct Config {
     /// `DATABASE_URL` (and `DATABASE_POOL_SIZE`): tasks, outbox and ledgers in PostgreSQL.
     pub postgres: Option<PgConfig>,
     /// The sidecar, when `DAPR_HTTP_PORT` or `DAPR_HTTP_ENDPOINT` is set (`DAPR_API_TOKEN`,
-    /// `TOPIC_PREFIX`): events, state and reminder jobs go through Dapr, which delivers events,
+    /// `TOPIC_PREFIX`, `DAPR_PUBSUB_NAME`: `kafka-pubsub`, for the sync service
+    /// `kafka-pubsub-fanout`): events, state and reminder jobs go through Dapr, which delivers events,
     /// jobs and the cron binding back.
     pub dapr: Option<DaprConfig>,
     /// `APP_API_TOKEN`: what the sidecar presents on the routes it calls.
@@ -108,7 +109,14 @@ impl Config {
         let port: u16 = s.parsed("PORT", "a port number")?.unwrap_or(service.default_port());
         let bind: IpAddr = s.parsed("BIND", "an IP address")?.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
         let dapr = if s.get("DAPR_HTTP_PORT").is_some() || s.get("DAPR_HTTP_ENDPOINT").is_some() {
-            let config = DaprConfig::from_lookup(&s.0)?;
+            let mut config = DaprConfig::from_lookup(&s.0)?;
+            // The sync service's replicas each need every event: its own component, with a
+            // consumer group per replica, unless DAPR_PUBSUB_NAME names another.
+            if let Some(name) = s.get("DAPR_PUBSUB_NAME") {
+                config.pubsub_name = name;
+            } else if service == Service::Sync {
+                config.pubsub_name = FANOUT_PUBSUB.into();
+            }
             Some(match s.get("TOPIC_PREFIX") {
                 Some(prefix) => config.with_topic_prefix(prefix),
                 None => config,
@@ -283,6 +291,10 @@ mod tests {
         assert_eq!(c.dapr.as_ref().map(|d| d.topic_prefix.as_str()), Some("staging-"));
         assert_eq!(c.sweep_interval, None, "the cron binding drives the sweep");
         assert!(config(&[("DAPR_HTTP_PORT", "x")]).is_err());
+        let sync = service(Service::Sync, &[("DAPR_HTTP_PORT", "3511")]).unwrap();
+        assert_eq!(sync.dapr.map(|d| d.pubsub_name), Some("kafka-pubsub-fanout".to_owned()));
+        let c = config(&[("DAPR_HTTP_PORT", "3511"), ("DAPR_PUBSUB_NAME", "redpanda")]).unwrap();
+        assert_eq!(c.dapr.map(|d| d.pubsub_name), Some("redpanda".to_owned()));
     }
 
     #[test]
