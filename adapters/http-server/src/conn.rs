@@ -5,12 +5,16 @@
 //!   first byte came), or busy (a request is being served). Idle for
 //!   [`ServerConfig::idle_timeout`] or reading a head for [`ServerConfig::header_timeout`], its
 //!   next read fails with `TimedOut` and hyper closes it; a busy connection has no deadline here
-//!   (its body has one of its own, [`crate::body`]).
+//!   (its body has one of its own, [`crate::body`]). Once a request is answered `101 Switching
+//!   Protocols` (a WebSocket), the connection is upgraded: the socket belongs to the new
+//!   protocol, which keeps its own keep-alive, and has no deadline here.
 //! * **Hyper's own answers.** When a request cannot be parsed (a raw 0xFF byte, two
 //!   Content-Lengths, a request target too long, headers too large) hyper writes the status
 //!   itself with an empty body. Such a response is recognised as the one written while no
 //!   request was handed to the service, and replaced by the same status with the API's JSON
-//!   error body.
+//!   error body. Nothing is replaced on an upgraded connection: its bytes are not HTTP.
+//! * **The connection's slot.** The socket holds its permit of the connection cap, so an
+//!   upgraded connection counts against the cap (and is waited for by the drain) until it ends.
 
 use std::io;
 use std::pin::Pin;
@@ -22,6 +26,7 @@ use std::time::Duration;
 
 use http::StatusCode;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, Sleep};
 
 use crate::ApiError;
@@ -35,6 +40,8 @@ enum Phase {
     Head(Instant),
     /// Serving this many requests.
     Busy(usize),
+    /// Handed over to another protocol by a `101 Switching Protocols` answer.
+    Upgraded,
 }
 
 /// What the service and the socket share about one connection.
@@ -66,9 +73,20 @@ impl ConnState {
         let mut phase = self.phase();
         *phase = match *phase {
             Phase::Busy(n) => Phase::Busy(n + 1),
+            Phase::Upgraded => Phase::Upgraded,
             _ => Phase::Busy(1),
         };
         RequestGuard(self.clone())
+    }
+
+    /// The request being served was answered `101 Switching Protocols`: from now on the socket
+    /// carries another protocol.
+    pub(crate) fn upgraded(&self) {
+        *self.phase() = Phase::Upgraded;
+    }
+
+    fn is_upgraded(&self) -> bool {
+        *self.phase() == Phase::Upgraded
     }
 
     fn on_bytes_read(&self) {
@@ -82,7 +100,7 @@ impl ConnState {
         match *self.phase() {
             Phase::Idle(since) => Some(since + idle),
             Phase::Head(since) => Some(since + header),
-            Phase::Busy(_) => None,
+            Phase::Busy(_) | Phase::Upgraded => None,
         }
     }
 }
@@ -95,6 +113,7 @@ impl Drop for RequestGuard {
         let mut phase = self.0.phase();
         *phase = match *phase {
             Phase::Busy(n) if n > 1 => Phase::Busy(n - 1),
+            Phase::Upgraded => Phase::Upgraded,
             _ => Phase::Idle(Instant::now()),
         };
     }
@@ -109,10 +128,18 @@ pub(crate) struct GuardedStream<S> {
     sleep: Pin<Box<Sleep>>,
     /// Bytes of a rewritten response still to be written.
     pending: Vec<u8>,
+    /// The connection's slot under the cap, given back when the socket is dropped.
+    _permit: OwnedSemaphorePermit,
 }
 
 impl<S> GuardedStream<S> {
-    pub(crate) fn new(inner: S, state: Arc<ConnState>, header_timeout: Duration, idle_timeout: Duration) -> Self {
+    pub(crate) fn new(
+        inner: S,
+        state: Arc<ConnState>,
+        header_timeout: Duration,
+        idle_timeout: Duration,
+        permit: OwnedSemaphorePermit,
+    ) -> Self {
         Self {
             inner,
             state,
@@ -120,6 +147,7 @@ impl<S> GuardedStream<S> {
             idle_timeout,
             sleep: Box::pin(tokio::time::sleep(Duration::ZERO)),
             pending: Vec::new(),
+            _permit: permit,
         }
     }
 }
@@ -173,6 +201,9 @@ impl<S: AsyncWrite + Unpin> GuardedStream<S> {
     /// If `first` starts a response head that no request of the service asked for, the JSON
     /// response that replaces it.
     fn replacement(&self, first: &[u8]) -> Option<Vec<u8>> {
+        if self.state.is_upgraded() {
+            return None;
+        }
         let status = first.strip_prefix(b"HTTP/1.1 ")?;
         let code: u16 = std::str::from_utf8(status.get(..3)?).ok()?.parse().ok()?;
         if code < 200 {

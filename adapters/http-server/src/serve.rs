@@ -29,6 +29,11 @@ use crate::{ApiError, ServerConfig};
 /// are closed once idle. Every request gets an id, a log line and JSON errors; a panicking
 /// handler fails its own request only.
 ///
+/// A connection upgraded by a `101 Switching Protocols` answer (a WebSocket) has none of the
+/// header and idle deadlines (its protocol keeps its own keep-alive), still holds its slot under
+/// [`ServerConfig::max_connections`], and is waited for by the drain: close such sockets on the
+/// same shutdown signal.
+///
 /// # Errors
 /// When the listener's address cannot be read.
 pub async fn serve(
@@ -75,14 +80,17 @@ pub async fn serve(
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
         let state = ConnState::new();
-        let io = GuardedStream::new(stream, state.clone(), config.header_timeout, config.idle_timeout);
+        let io = GuardedStream::new(stream, state.clone(), config.header_timeout, config.idle_timeout, permit);
         let (app, limits, config, mut stop) = (app.clone(), config.clone(), config.clone(), stop.clone());
         let service = hyper::service::service_fn(move |req: http::Request<Incoming>| {
             let guard = state.begin();
-            let (app, config) = (app.clone(), limits.clone());
+            let (app, config, state) = (app.clone(), limits.clone(), state.clone());
             async move {
                 let req = req.map(|body| GuardedBody::new(body, &config));
                 let response = app.oneshot(req).await;
+                if response.as_ref().is_ok_and(|r| r.status() == StatusCode::SWITCHING_PROTOCOLS) {
+                    state.upgraded();
+                }
                 drop(guard);
                 response
             }
@@ -106,7 +114,6 @@ pub async fn serve(
             if let Err(e) = ended {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
-            drop(permit);
         });
     }
     drop(listener);

@@ -9,6 +9,7 @@ mod activity;
 mod commands;
 mod consumers;
 mod conversations;
+mod live;
 mod planner;
 mod relay;
 mod reminders;
@@ -21,6 +22,7 @@ pub use activity::Activity;
 pub use commands::TaskCommands;
 pub use consumers::{AuditTrail, Consumes, Notifier, RecurringTasks};
 pub use conversations::{Conversations, DEFAULT_CONVERSATION_TTL};
+pub use live::{DEFAULT_LIVE_CAPACITY, Ended, LiveSubscription, LiveUpdates};
 pub use planner::ReminderPlanner;
 pub use relay::{BATCH, IDLE_WAIT, LINGER, OutboxRelay, RelayStep};
 pub use reminders::ReminderJobs;
@@ -121,6 +123,8 @@ pub struct Todo {
     pub notifier: Arc<Notifier>,
     /// Publishes the outbox.
     pub relay: Arc<OutboxRelay>,
+    /// Fans `task-updates` out to the open live subscriptions (the WebSocket feed).
+    pub live: Arc<LiveUpdates>,
 }
 
 impl Todo {
@@ -141,6 +145,7 @@ impl Todo {
             audit: Arc::new(AuditTrail::new(ports.audit.clone())),
             notifier: Arc::new(Notifier::new(ports.feed.clone(), ports.clock.clone())),
             relay: Arc::new(OutboxRelay::new(ports.outbox.clone(), ports.bus.clone())),
+            live: Arc::new(LiveUpdates::default()),
             reminder_jobs,
         }
     }
@@ -152,6 +157,7 @@ impl Todo {
             Consumer::of(&self.planner),
             Consumer::of(&self.audit),
             Consumer::of(&self.notifier),
+            Consumer::of(&self.live),
         ]
     }
 
