@@ -14,6 +14,7 @@ pub enum IdentityError {
     Missing,
     /// The token is not one this system accepts: malformed, badly signed, of a refused
     /// algorithm, from another issuer or audience, not yet valid, or without a usable user claim.
+    /// The reason is safe to show the caller: it never quotes the token.
     #[error("invalid token: {0}")]
     Invalid(String),
     /// The token was valid once and has expired.
@@ -37,5 +38,6 @@ pub trait TokenVerifier: Send + Sync {
 
 /// The verified user of one inbound call, put beside the request by the inbound guard for the
 /// handlers behind it (a route that serves a user reads it; a missing one means no identity).
+/// With the guard off (embedded defaults) it is the user the request names, unverified.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller(pub UserId);
