@@ -169,10 +169,10 @@ impl BusHarness for DaprBus {
 
 impl Drop for DaprBus {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            if let Some((_, sidecar)) = &self.running {
-                eprintln!("---- daprd {} log tail ({}):\n{}", self.app_id, sidecar.log.display(), sidecar.log_tail(30));
-            }
+        if std::thread::panicking()
+            && let Some((_, sidecar)) = &self.running
+        {
+            eprintln!("---- daprd {} log tail ({}):\n{}", self.app_id, sidecar.log.display(), sidecar.log_tail(30));
         }
     }
 }

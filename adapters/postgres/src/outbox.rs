@@ -168,10 +168,10 @@ impl Outbox for PgStore {
         }
         let mut by_topic: BTreeMap<Topic, Vec<&Row>> = BTreeMap::new();
         for row in &rows {
-            if let Some((topic, _)) = &row.message {
-                if blocked.get(row.user.as_str()).is_none_or(|first| row.id < *first) {
-                    by_topic.entry(*topic).or_default().push(row);
-                }
+            if let Some((topic, _)) = &row.message
+                && blocked.get(row.user.as_str()).is_none_or(|first| row.id < *first)
+            {
+                by_topic.entry(*topic).or_default().push(row);
             }
         }
 

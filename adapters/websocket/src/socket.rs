@@ -70,10 +70,10 @@ pub(crate) async fn run(
     };
     tracing::info!(user_id = %user, close_code = ?code, "live socket closed");
     let _ = tokio::time::timeout(config.close_timeout, async {
-        if let Finish::Close(frame) = finish {
-            if tx.send(Message::Close(Some(frame))).await.is_err() {
-                return;
-            }
+        if let Finish::Close(frame) = finish
+            && tx.send(Message::Close(Some(frame))).await.is_err()
+        {
+            return;
         }
         // Reading on answers the client's close, or reads the reply to ours.
         while let Some(Ok(_)) = rx.next().await {}

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use axum::Router;
 use todo_adapter_dapr::{DEFAULT_PUBSUB, DaprApp, Listed};
+use todo_auth::{Guard, WhenUnconfigured, guard};
 use todo_http_server::health::{self, Readiness};
 use todo_ports::{Clock, SystemClock};
 use todo_tasks::Todo;
@@ -46,13 +47,17 @@ impl Runtime {
     /// A store that refuses the app, or a listener that fails.
     pub async fn run(self, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
         let config = self.config;
+        let auth = Guard::from_config(&config.auth, WhenUnconfigured::Refuse)?;
         let adapters = Adapters::build(&config).await?;
         let todo = Todo::new(adapters.ports(self.clock));
-        let parts: Vec<Part> = config.roles.iter().map(|role| Part::of(*role, &todo)).collect();
+        let (drain, draining) = watch::channel(false);
+        let parts: Vec<Part> = config.roles.iter().map(|role| Part::of(*role, &todo, &draining)).collect();
         let (stop, stopped) = watch::channel(false);
         let (sidecar_routes, listed) = sidecar_routes(&config, &adapters, &parts);
+        // Every route a user calls is tied to the caller the guard verified.
         let user_routes = parts.iter().fold(Router::new(), |routes, part| routes.merge(part.routes.clone()));
-        let router = health::routes(readiness(&adapters, listed)).merge(user_routes).merge(sidecar_routes);
+        let router =
+            health::routes(readiness(&adapters, listed)).merge(guard(user_routes, auth.clone())).merge(sidecar_routes);
         let loops = background(&config, &todo, &adapters, &parts, &stopped);
         tracing::info!(
             service = config.service.app_id(),
@@ -60,8 +65,13 @@ impl Runtime {
             roles = ?config.roles.iter().map(|r| r.name()).collect::<Vec<_>>(),
             store = match adapters.store { Store::Memory(_) => "memory", Store::Postgres(_) => "postgres" },
             messaging = match adapters.messaging { Messaging::Memory { .. } => "memory", Messaging::Dapr(_) => "dapr" },
+            auth = if auth.is_off() { "off" } else { "jwt" },
             "listening"
         );
+        let shutdown = async move {
+            shutdown.await;
+            let _ = drain.send(true);
+        };
         let served = todo_http_server::serve(listener, router, config.server.clone(), shutdown).await;
         let _ = stop.send(true);
         for task in loops {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use todo_adapter_dapr::{DaprConfig, FANOUT_PUBSUB};
 use todo_adapter_postgres::PgConfig;
+use todo_auth::AuthConfig;
 use todo_http_server::ServerConfig;
 use todo_tasks::Role;
 
@@ -31,6 +32,9 @@ pub enum ConfigError {
     /// The sidecar's settings are wrong.
     #[error(transparent)]
     Dapr(#[from] todo_adapter_dapr::ConfigError),
+    /// The authentication settings are wrong, or missing where they are needed.
+    #[error(transparent)]
+    Auth(#[from] todo_auth::AuthConfigError),
 }
 
 /// Everything an app is configured with. `Debug` shows no secret.
@@ -54,6 +58,11 @@ pub struct Config {
     pub dapr: Option<DaprConfig>,
     /// `APP_API_TOKEN`: what the sidecar presents on the routes it calls.
     pub app_api_token: Option<SecretString>,
+    /// Who may call the user-facing routes (`AUTH_JWKS_URL` or `AUTH_JWT_SECRET`, `AUTH_ISSUER`,
+    /// `AUTH_AUDIENCE`, `AUTH_USER_CLAIM`, `AUTH_LEEWAY_SECS`; `AUTH_MODE=none` turns it off).
+    /// Never [`AuthConfig::Unconfigured`] once read: the all-in-one app on loopback treats no
+    /// setting as off, a service refuses to start without one.
+    pub auth: AuthConfig,
     /// How often the embedded sweep runs (`SWEEP_INTERVAL_SECS`, default 300 like the
     /// `reminder-cron` binding; with Dapr the binding drives it and the default is off); 0 is
     /// off.
@@ -165,6 +174,28 @@ impl Config {
                     .into(),
             });
         }
+        let auth = match AuthConfig::from_lookup(&s.0)? {
+            // `cargo run --release` needs no set-up: the all-in-one app on loopback runs open.
+            AuthConfig::Unconfigured if service == Service::AllInOne && bind.is_loopback() => AuthConfig::Off,
+            AuthConfig::Unconfigured => {
+                return Err(ConfigError::Invalid {
+                    key: "AUTH_JWKS_URL",
+                    value: String::new(),
+                    why: format!(
+                        "{} needs AUTH_JWKS_URL or AUTH_JWT_SECRET (or AUTH_MODE=none, on loopback only)",
+                        service.app_id()
+                    ),
+                });
+            }
+            AuthConfig::Off if !bind.is_loopback() => {
+                return Err(ConfigError::Invalid {
+                    key: "AUTH_MODE",
+                    value: "none".into(),
+                    why: format!("authentication cannot be off on {bind}, beyond loopback"),
+                });
+            }
+            auth => auth,
+        };
         Ok(Self {
             service,
             listen: SocketAddr::new(bind, port),
@@ -172,6 +203,7 @@ impl Config {
             postgres,
             dapr,
             app_api_token,
+            auth,
             sweep_interval: (sweep_secs > 0).then(|| Duration::from_secs(sweep_secs)),
             server,
         })
@@ -240,9 +272,41 @@ mod tests {
         assert!(config(&[("DATABASE_URL", "postgres://x"), ("DATABASE_POOL_SIZE", "many")]).is_err());
     }
 
-    fn service(service: Service, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    const SECRET: (&str, &str) = ("AUTH_JWT_SECRET", "a-secret-of-at-least-thirty-two-bytes");
+
+    /// `service` with exactly `vars`.
+    fn raw(service: Service, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         Config::for_service(service, |k| map.get(k).cloned())
+    }
+
+    /// `service` with `vars` and, unless they set one, a JWT secret (services refuse to start
+    /// without authentication).
+    fn service(service: Service, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut vars = vars.to_vec();
+        if !vars.iter().any(|(k, _)| k.starts_with("AUTH_")) {
+            vars.push(SECRET);
+        }
+        raw(service, &vars)
+    }
+
+    #[test]
+    fn authentication_is_on_wherever_it_must_be() {
+        assert!(matches!(config(&[]).unwrap().auth, AuthConfig::Off), "cargo run --release needs no set-up");
+        assert!(matches!(service(Service::Audit, &[]).unwrap().auth, AuthConfig::Jwt(_)));
+        let e = raw(Service::Audit, &[]).unwrap_err();
+        assert!(e.to_string().contains("needs AUTH_JWKS_URL or AUTH_JWT_SECRET"), "{e}");
+        assert!(matches!(service(Service::Audit, &[("AUTH_MODE", "none")]).unwrap().auth, AuthConfig::Off));
+        for (s, vars) in [
+            (Service::AllInOne, vec![("BIND", "0.0.0.0"), ("APP_API_TOKEN", "t")]),
+            (Service::Backend, vec![("BIND", "0.0.0.0"), ("APP_API_TOKEN", "t"), ("AUTH_MODE", "none")]),
+        ] {
+            let e = raw(s, &vars).map(|_| ()).unwrap_err();
+            assert!(e.to_string().contains("AUTH"), "{s:?} beyond loopback without auth: {e}");
+        }
+        let c = config(&[("BIND", "0.0.0.0"), ("APP_API_TOKEN", "t"), SECRET]).unwrap();
+        assert!(matches!(c.auth, AuthConfig::Jwt(_)));
+        assert!(!format!("{c:?}").contains(SECRET.1), "no secret in Debug");
     }
 
     #[test]

@@ -5,8 +5,10 @@ use std::sync::Arc;
 
 use axum::Router;
 use todo_adapter_rest::routes::{activity, conversations, tasks};
+use todo_adapter_websocket::SocketConfig;
 use todo_ports::{JobHandler, Subscription, SweepService};
 use todo_tasks::{Role, Todo};
+use tokio::sync::watch;
 
 /// The share of one role in an app.
 pub(crate) struct Part {
@@ -23,8 +25,9 @@ pub(crate) struct Part {
 }
 
 impl Part {
-    /// The part of `role` over the use cases of `todo`.
-    pub(crate) fn of(role: Role, todo: &Todo) -> Self {
+    /// The part of `role` over the use cases of `todo`; `draining` turns true when the app
+    /// begins to stop (open WebSockets then close with 1001).
+    pub(crate) fn of(role: Role, todo: &Todo, draining: &watch::Receiver<bool>) -> Self {
         let base = Self {
             routes: Router::new(),
             subscriptions: todo.subscriptions(&[role]),
@@ -51,7 +54,11 @@ impl Part {
                 Self { routes: activity::notifications(todo.activity.clone()), publishes: true, ..base }
             }
             Role::Audit => Self { routes: activity::audit(todo.activity.clone()), ..base },
-            Role::Sync => base,
+            // Live only: the sockets of this replica; every replica gets every event.
+            Role::Sync => Self {
+                routes: todo_adapter_websocket::routes(todo.live.clone(), SocketConfig::default(), draining.clone()),
+                ..base
+            },
         }
     }
 }

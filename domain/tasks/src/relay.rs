@@ -92,10 +92,10 @@ impl OutboxRelay {
                     backoff.next().map(OutboxWait::Pause)
                 }
             };
-            if let Some(wait) = wait {
-                if let Either::Left(_) = select(shutdown.as_mut(), pin!(self.outbox.wait(wait))).await {
-                    return;
-                }
+            if let Some(wait) = wait
+                && let Either::Left(_) = select(shutdown.as_mut(), pin!(self.outbox.wait(wait))).await
+            {
+                return;
             }
         }
     }

@@ -232,10 +232,10 @@ impl SidecarClient {
             headers.insert(DAPR_API_TOKEN_HEADER, value);
         }
         // The trace the caller works in (`todo_ports::trace`) goes with every call.
-        if !headers.contains_key(TRACEPARENT) {
-            if let Some(tp) = todo_ports::trace::current().and_then(|tp| HeaderValue::from_str(tp.as_str()).ok()) {
-                headers.insert(TRACEPARENT, tp);
-            }
+        if !headers.contains_key(TRACEPARENT)
+            && let Some(tp) = todo_ports::trace::current().and_then(|tp| HeaderValue::from_str(tp.as_str()).ok())
+        {
+            headers.insert(TRACEPARENT, tp);
         }
         let mut request = Request::builder()
             .method(method.clone())

@@ -67,10 +67,10 @@ impl CoreSplit {
         let split = Self { postmaster, all: format!("0-{}", cores - 1) };
         for pid in split.server_processes() {
             // A backend may end between the listing and here.
-            if let Err(e) = taskset(pid, "0") {
-                if Path::new(&format!("/proc/{pid}")).exists() {
-                    return Err(e);
-                }
+            if let Err(e) = taskset(pid, "0")
+                && Path::new(&format!("/proc/{pid}")).exists()
+            {
+                return Err(e);
             }
         }
         taskset(std::process::id(), &format!("1-{}", cores - 1))?;

@@ -42,17 +42,17 @@ fn request_of(i: usize, users: usize, today: OffsetDateTime) -> Result<(String, 
     let mut body = serde_json::json!({
         "title": format!("{} #{i}", TITLES[(r >> 8) as usize % TITLES.len()]),
         "priority_id": 1 + (r >> 16) % 4,
-        "tags": if (r >> 20) % 2 == 0 { serde_json::json!(["home", "errands"]) } else { serde_json::json!(["work"]) },
+        "tags": if (r >> 20).is_multiple_of(2) { serde_json::json!(["home", "errands"]) } else { serde_json::json!(["work"]) },
     });
-    if (r >> 24) % 2 == 0 {
+    if (r >> 24).is_multiple_of(2) {
         body["description"] =
             "Milk, eggs, bread and coffee; pick up the parcel at the post office on the way back.".into();
     }
-    if (r >> 28) % 4 != 0 {
+    if !(r >> 28).is_multiple_of(4) {
         let due = today + time::Duration::days(1 + ((r >> 32) % 60) as i64);
         body["due_date"] = due.format(&Rfc3339)?.into();
         body["reminder_offset_minutes"] = (30 * (1 + (r >> 40) % 4)).into();
-        if (r >> 44) % 5 == 0 {
+        if (r >> 44).is_multiple_of(5) {
             body["recurrence"] = serde_json::json!({"frequency": "weekly"});
         }
     }

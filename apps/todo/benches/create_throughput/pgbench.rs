@@ -192,13 +192,13 @@ pub(crate) fn pgbench_run(
         }
         for line in std::fs::read_to_string(&path)?.lines() {
             let f: Vec<&str> = line.split_whitespace().collect();
-            if let (Some(us), Some(s), Some(frac)) = (f.get(2), f.get(4), f.get(5)) {
-                if let (Ok(us), Ok(s), Ok(frac)) = (us.parse::<u64>(), s.parse::<f64>(), frac.parse::<f64>()) {
-                    micros.push(us);
-                    let end = s + frac / 1e6;
-                    first = first.min(end - us as f64 / 1e6);
-                    last = last.max(end);
-                }
+            if let (Some(us), Some(s), Some(frac)) = (f.get(2), f.get(4), f.get(5))
+                && let (Ok(us), Ok(s), Ok(frac)) = (us.parse::<u64>(), s.parse::<f64>(), frac.parse::<f64>())
+            {
+                micros.push(us);
+                let end = s + frac / 1e6;
+                first = first.min(end - us as f64 / 1e6);
+                last = last.max(end);
             }
         }
     }
