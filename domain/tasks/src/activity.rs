@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use todo_ports::model::{TaskEvent, UserId};
-use todo_ports::{ActivityService, AuditLog, Notification, NotificationFeed, ServiceError};
+use todo_ports::{ActivityService, AuditLog, AuditQuery, Notification, NotificationFeed, ServiceError};
 
 /// Implements [`ActivityService`].
 pub struct Activity {
@@ -22,7 +22,7 @@ impl Activity {
 #[async_trait]
 impl ActivityService for Activity {
     async fn audit(&self, user_id: &UserId, limit: u32) -> Result<Vec<TaskEvent>, ServiceError> {
-        Ok(self.audit.list(user_id, limit).await?)
+        Ok(self.audit.list(&AuditQuery { limit, ..AuditQuery::new(user_id.clone()) }).await?.items)
     }
 
     async fn notifications(&self, user_id: &UserId, limit: u32) -> Result<Vec<Notification>, ServiceError> {
