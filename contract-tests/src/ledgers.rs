@@ -2,10 +2,12 @@
 //! [`AuditLog`](todo_ports::AuditLog) and [`NotificationFeed`](todo_ports::NotificationFeed)
 //! each record an event once. One function per rule, each taking a fresh [`Store`].
 
-use time::Duration;
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
 use todo_ports::model::{
     Channel, Event, Reminder, ReminderEvent, ReminderEventType, TaskEvent, TaskEventType, TaskId, Topic, UserId,
 };
+use todo_ports::{AuditPage, AuditPosition, AuditQuery, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use uuid::Uuid;
 
 use crate::store::{RecordingBus, Store, now, task, user};
@@ -75,7 +77,7 @@ pub async fn audit_appends_each_event_once(s: Store) {
     assert!(!s.audit.append(&event).await.expect("append again"));
     let renamed = TaskEvent { data: task(&u, "other content, same id"), ..event.clone() };
     assert!(!s.audit.append(&renamed).await.expect("same id"));
-    assert_eq!(s.audit.list(&u, 10).await.expect("list"), vec![event]);
+    assert_eq!(s.audit.list(&AuditQuery::new(u)).await.expect("list").items, vec![event]);
 }
 
 /// Appends racing each other (a redelivery while the first delivery is still being written)
@@ -96,7 +98,10 @@ pub async fn concurrent_appends_keep_each_event_once(s: Store) {
         *told_new.entry(id).or_default() += usize::from(new);
     }
     assert!(events.iter().all(|e| told_new[&e.event_id] == 1), "callers told new per event: {told_new:?}");
-    assert_eq!(s.audit.list(&u, 100).await.expect("list").len(), events.len());
+    assert_eq!(
+        s.audit.list(&AuditQuery { limit: 100, ..AuditQuery::new(u) }).await.expect("list").items.len(),
+        events.len()
+    );
 }
 
 /// `list` gives one user's events, newest first by timestamp, then latest appended first,
@@ -111,9 +116,293 @@ pub async fn audit_lists_a_users_events_newest_first(s: Store) {
     for e in [&middle, &newest, &oldest, &tie, &task_event(&other, "not theirs", t0)] {
         assert!(s.audit.append(e).await.expect("append"));
     }
-    let ids = |events: Vec<TaskEvent>| events.into_iter().map(|e| e.event_id).collect::<Vec<Uuid>>();
-    assert_eq!(ids(s.audit.list(&u, 10).await.expect("list")), ids(vec![newest.clone(), tie.clone(), middle, oldest]));
-    assert_eq!(s.audit.list(&u, 2).await.expect("list"), vec![newest, tie]);
+    let page = |limit| AuditQuery { limit, ..AuditQuery::new(u.clone()) };
+    let all = s.audit.list(&page(10)).await.expect("list");
+    assert_eq!(ids(&all.items), ids(&[newest.clone(), tie.clone(), middle, oldest]));
+    assert_eq!(all.next, None, "nothing follows the whole log");
+    assert_eq!(s.audit.list(&page(2)).await.expect("list").items, vec![newest.clone(), tie]);
+    // A start at the newest timestamp with the largest sequence number there can be is after
+    // every entry at that timestamp.
+    let after_all = AuditPosition { occurred_at: newest.timestamp, seq: u64::MAX };
+    let from_top = s.audit.list(&AuditQuery { after: Some(after_all), ..page(1) }).await.expect("list");
+    assert_eq!(from_top.items, vec![newest]);
+}
+
+fn ids(events: &[TaskEvent]) -> Vec<Uuid> {
+    events.iter().map(|e| e.event_id).collect()
+}
+
+/// An instant to build audit entries at (any fixed instant would do).
+const T0: OffsetDateTime = datetime!(2026-03-01 12:00 UTC);
+
+/// An event of `event_type` about task `task_id` of `user`, at `at`.
+fn entry(user: &UserId, task_id: i64, event_type: TaskEventType, at: OffsetDateTime) -> TaskEvent {
+    let mut data = task(user, &format!("task {task_id}"));
+    data.id = TaskId(task_id);
+    TaskEvent::new(event_type, data, at)
+}
+
+/// Appends `events` in order, each new.
+async fn append_all(s: &Store, events: &[TaskEvent]) {
+    for e in events {
+        assert!(s.audit.append(e).await.expect("append"), "{} was new", e.event_id);
+    }
+}
+
+/// `events` (appended in this order) as the log lists them: newest first, ties latest
+/// appended first.
+fn newest_first(events: &[TaskEvent]) -> Vec<TaskEvent> {
+    let mut sorted: Vec<TaskEvent> = events.iter().rev().cloned().collect();
+    sorted.sort_by_key(|e| std::cmp::Reverse(e.timestamp));
+    sorted
+}
+
+/// Everything `query` matches in one page (the query's own page size is ignored).
+async fn matching(s: &Store, query: AuditQuery) -> Vec<TaskEvent> {
+    let page = s.audit.list(&AuditQuery { limit: MAX_PAGE_SIZE, ..query }).await.expect("list");
+    assert_eq!(page.next, None, "the test expects fewer than a full page");
+    page.items
+}
+
+/// Walks every page of `query` from its start, calling `between` after each page; returns the
+/// pages.
+async fn walk(s: &Store, query: &AuditQuery, mut between: impl AsyncFnMut(usize)) -> Vec<Vec<TaskEvent>> {
+    let mut pages = Vec::new();
+    let mut after = query.after;
+    loop {
+        let page = s.audit.list(&AuditQuery { after, ..query.clone() }).await.expect("list");
+        assert!(page.items.len() <= query.page_size() as usize, "a page longer than its size");
+        pages.push(page.items);
+        between(pages.len()).await;
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return pages,
+        }
+        assert!(pages.len() < 1000, "the walk does not end");
+    }
+}
+
+/// Events of `user` about tasks 1 to 3, of every type, at a few instants (with ties), plus the
+/// same shapes for another user, who must never show up.
+async fn a_log(s: &Store, user: &UserId) -> Vec<TaskEvent> {
+    use TaskEventType::{Completed, Created, Deleted, Updated};
+    let other = crate::store::user("audit-intruder");
+    let minute = Duration::minutes(1);
+    let events = vec![
+        entry(user, 1, Created, T0),
+        entry(user, 2, Created, T0),
+        entry(user, 1, Updated, T0 + minute),
+        entry(user, 3, Created, T0 + minute),
+        entry(user, 2, Completed, T0 + 2 * minute),
+        entry(user, 1, Updated, T0 + 3 * minute),
+        entry(user, 3, Deleted, T0 + 3 * minute),
+        entry(user, 1, Completed, T0 + 4 * minute),
+    ];
+    append_all(s, &events).await;
+    let theirs: Vec<TaskEvent> = events.iter().map(|e| entry(&other, e.data.id.0, e.event_type, e.timestamp)).collect();
+    append_all(s, &theirs).await;
+    events
+}
+
+/// `task_id` keeps the events about that task only.
+pub async fn audit_filters_by_task(s: Store) {
+    let u = user("audit-task");
+    let log = a_log(&s, &u).await;
+    for task in [1, 2, 3] {
+        let expected: Vec<TaskEvent> = newest_first(&log).into_iter().filter(|e| e.data.id == TaskId(task)).collect();
+        let got = matching(&s, AuditQuery { task_id: Some(TaskId(task)), ..AuditQuery::new(u.clone()) }).await;
+        assert_eq!(ids(&got), ids(&expected), "task {task}");
+    }
+    assert!(matching(&s, AuditQuery { task_id: Some(TaskId(4)), ..AuditQuery::new(u) }).await.is_empty());
+}
+
+/// `event_type` keeps the events of that type only.
+pub async fn audit_filters_by_event_type(s: Store) {
+    use TaskEventType::{Completed, Created, Deleted, Updated};
+    let u = user("audit-type");
+    let log = a_log(&s, &u).await;
+    for event_type in [Created, Updated, Completed, Deleted] {
+        let expected: Vec<TaskEvent> = newest_first(&log).into_iter().filter(|e| e.event_type == event_type).collect();
+        let got = matching(&s, AuditQuery { event_type: Some(event_type), ..AuditQuery::new(u.clone()) }).await;
+        assert_eq!(ids(&got), ids(&expected), "{}", event_type.as_str());
+        assert!(!got.is_empty());
+    }
+}
+
+/// `since` is inclusive and `until` exclusive, to the microsecond; `since` at or after `until`
+/// matches nothing.
+pub async fn audit_filters_by_time_since_inclusive_until_exclusive(s: Store) {
+    let u = user("audit-time");
+    let (t1, us) = (T0 + Duration::hours(1), Duration::microseconds(1));
+    let instants = [T0 - us, T0, T0 + us, t1 - us, t1, t1 + us];
+    let log: Vec<TaskEvent> = instants.iter().map(|&at| entry(&u, 1, TaskEventType::Updated, at)).collect();
+    append_all(&s, &log).await;
+    let at = |events: Vec<TaskEvent>| events.iter().map(|e| e.timestamp).collect::<Vec<_>>();
+    let q = || AuditQuery::new(u.clone());
+
+    assert_eq!(at(matching(&s, AuditQuery { since: Some(T0), until: Some(t1), ..q() }).await), [t1 - us, T0 + us, T0]);
+    assert_eq!(at(matching(&s, AuditQuery { since: Some(T0), ..q() }).await), [t1 + us, t1, t1 - us, T0 + us, T0]);
+    assert_eq!(at(matching(&s, AuditQuery { until: Some(T0), ..q() }).await), [T0 - us]);
+    assert_eq!(at(matching(&s, AuditQuery { since: Some(t1), until: Some(t1 + us), ..q() }).await), [t1]);
+    // Adjacent windows split the log without overlap.
+    let (early, late) = (
+        matching(&s, AuditQuery { until: Some(t1), ..q() }).await,
+        matching(&s, AuditQuery { since: Some(t1), ..q() }).await,
+    );
+    assert_eq!([ids(&late), ids(&early)].concat(), ids(&newest_first(&log)));
+    assert!(matching(&s, AuditQuery { since: Some(t1), until: Some(t1), ..q() }).await.is_empty());
+    assert!(matching(&s, AuditQuery { since: Some(t1), until: Some(T0), ..q() }).await.is_empty());
+}
+
+/// Filters combine: each one narrows what the others keep.
+pub async fn audit_combines_filters(s: Store) {
+    let u = user("audit-combined");
+    let log = a_log(&s, &u).await;
+    let minute = Duration::minutes(1);
+    let query = AuditQuery {
+        task_id: Some(TaskId(1)),
+        event_type: Some(TaskEventType::Updated),
+        since: Some(T0 + minute),
+        until: Some(T0 + 3 * minute),
+        ..AuditQuery::new(u.clone())
+    };
+    let got = matching(&s, query.clone()).await;
+    assert_eq!(ids(&got), ids(&[log[2].clone()]), "task 1's update at T0+1m only");
+    let wider = matching(&s, AuditQuery { until: None, ..query.clone() }).await;
+    assert_eq!(ids(&wider), ids(&[log[5].clone(), log[2].clone()]));
+    let other_type = matching(&s, AuditQuery { event_type: Some(TaskEventType::Created), ..query }).await;
+    assert!(other_type.is_empty(), "task 1 was created before `since`");
+}
+
+/// A page holds `limit` entries: 50 by default, never more than 200, at least one.
+pub async fn audit_pages_are_as_long_as_asked_within_bounds(s: Store) {
+    let u = user("audit-size");
+    let log: Vec<TaskEvent> =
+        (0..205).map(|i| entry(&u, 1, TaskEventType::Updated, T0 + Duration::seconds(i))).collect();
+    append_all(&s, &log).await;
+    let len = async |limit: Option<u32>| {
+        let q = AuditQuery::new(u.clone());
+        let q = match limit {
+            Some(limit) => AuditQuery { limit, ..q },
+            None => q,
+        };
+        let page = s.audit.list(&q).await.expect("list");
+        assert!(page.next.is_some(), "more entries follow a page of {:?}", limit);
+        page.items.len()
+    };
+    assert_eq!(len(None).await, DEFAULT_PAGE_SIZE as usize);
+    assert_eq!(len(Some(7)).await, 7);
+    assert_eq!(len(Some(MAX_PAGE_SIZE)).await, MAX_PAGE_SIZE as usize);
+    assert_eq!(len(Some(MAX_PAGE_SIZE + 1)).await, MAX_PAGE_SIZE as usize);
+    assert_eq!(len(Some(u32::MAX)).await, MAX_PAGE_SIZE as usize);
+    assert_eq!(len(Some(0)).await, 1);
+}
+
+/// Walking every page from the first gives every matching entry exactly once, in the log's
+/// order, across timestamp ties at page edges, with filters or without; the last page says
+/// nothing follows even when it is full.
+pub async fn audit_page_walk_returns_every_entry_once_in_order(s: Store) {
+    let u = user("audit-walk");
+    // 24 entries on 8 instants, three each (ties at every page edge of size 3 or 4), over two
+    // tasks and two types.
+    let log: Vec<TaskEvent> = (0..24)
+        .map(|i| {
+            let event_type = if i % 2 == 0 { TaskEventType::Updated } else { TaskEventType::Completed };
+            entry(&u, 1 + i % 3, event_type, T0 + Duration::seconds(i / 3))
+        })
+        .collect();
+    append_all(&s, &log).await;
+    for query in [
+        AuditQuery { limit: 3, ..AuditQuery::new(u.clone()) },
+        AuditQuery { limit: 4, ..AuditQuery::new(u.clone()) },
+        AuditQuery { limit: 5, ..AuditQuery::new(u.clone()) },
+        AuditQuery { limit: 2, task_id: Some(TaskId(2)), ..AuditQuery::new(u.clone()) },
+        AuditQuery { limit: 3, event_type: Some(TaskEventType::Completed), ..AuditQuery::new(u.clone()) },
+    ] {
+        let expected: Vec<TaskEvent> = newest_first(&log)
+            .into_iter()
+            .filter(|e| query.task_id.is_none_or(|t| e.data.id == t))
+            .filter(|e| query.event_type.is_none_or(|t| e.event_type == t))
+            .collect();
+        let pages = walk(&s, &query, async |_| {}).await;
+        let size = query.page_size() as usize;
+        assert_eq!(pages.len(), expected.len().div_ceil(size), "pages of {size}: {query:?}");
+        assert!(pages.iter().all(|p| !p.is_empty()), "an empty page in a walk of {query:?}");
+        assert_eq!(ids(&pages.concat()), ids(&expected), "{query:?}");
+    }
+}
+
+/// A walk while entries are appended neither skips nor repeats: every entry there when it
+/// began comes once, in order; entries newer than its first page wait for the next walk, and a
+/// late entry older than every page read so far still comes, in its place.
+pub async fn audit_page_walk_while_appending_neither_skips_nor_repeats(s: Store) {
+    let u = user("audit-live");
+    let before: Vec<TaskEvent> =
+        (0..20).map(|i| entry(&u, 1 + i % 4, TaskEventType::Updated, T0 + Duration::seconds(i / 2))).collect();
+    append_all(&s, &before).await;
+    let late = entry(&u, 9, TaskEventType::Created, T0 - Duration::hours(1));
+    let mut newer = Vec::new();
+    let query = AuditQuery { limit: 3, ..AuditQuery::new(u.clone()) };
+    let pages = walk(&s, &query, async |n| {
+        // After each page: a new entry, newest of all, and a tie with the newest, appended
+        // later; after the second page, a late delivery of an old event.
+        for at in [T0 + Duration::hours(1) + Duration::seconds(n as i64), T0 + Duration::seconds(9)] {
+            let e = entry(&u, 5, TaskEventType::Updated, at);
+            assert!(s.audit.append(&e).await.expect("append"));
+            newer.push(e);
+        }
+        if n == 2 {
+            assert!(s.audit.append(&late).await.expect("append"));
+        }
+    })
+    .await;
+    let walked = ids(&pages.concat());
+    let mut expected = ids(&newest_first(&before));
+    expected.push(late.event_id);
+    assert_eq!(walked, expected, "every entry once, in order, none of those appended above the walk");
+    assert!(newer.iter().all(|e| !walked.contains(&e.event_id)));
+    // The next walk sees them all.
+    let everything = walk(&s, &AuditQuery { limit: 50, ..query }, async |_| {}).await.concat();
+    assert_eq!(everything.len(), before.len() + newer.len() + 1);
+}
+
+/// A query that matches nothing gives an empty last page: an unknown user, a filter nobody's
+/// entry passes, a start past the oldest entry.
+pub async fn audit_empty_results_are_empty_last_pages(s: Store) {
+    let u = user("audit-empty");
+    let empty = AuditPage { items: Vec::new(), next: None };
+    assert_eq!(s.audit.list(&AuditQuery::new(u.clone())).await.expect("list"), empty, "no log yet");
+    a_log(&s, &u).await;
+    for query in [
+        AuditQuery { task_id: Some(TaskId(99)), ..AuditQuery::new(u.clone()) },
+        AuditQuery { since: Some(T0 + Duration::days(1)), ..AuditQuery::new(u.clone()) },
+        AuditQuery { until: Some(T0), ..AuditQuery::new(u.clone()) },
+        AuditQuery { after: Some(AuditPosition { occurred_at: T0, seq: 0 }), ..AuditQuery::new(u.clone()) },
+        AuditQuery { task_id: Some(TaskId(2)), event_type: Some(TaskEventType::Deleted), ..AuditQuery::new(u.clone()) },
+    ] {
+        assert_eq!(s.audit.list(&query).await.expect("list"), empty, "{query:?}");
+    }
+}
+
+/// Another user's entries never appear, whatever the filters or the start, even a start taken
+/// from a page of theirs.
+pub async fn audit_never_shows_another_users_entries(s: Store) {
+    let (u, other) = (user("audit-mine"), user("audit-theirs"));
+    let mine = a_log(&s, &u).await;
+    let theirs = a_log(&s, &other).await;
+    let their_page = s.audit.list(&AuditQuery { limit: 2, ..AuditQuery::new(other.clone()) }).await.expect("list");
+    assert_eq!(ids(&their_page.items), ids(&newest_first(&theirs)[..2]));
+    for query in [
+        AuditQuery::new(u.clone()),
+        AuditQuery { task_id: Some(TaskId(1)), ..AuditQuery::new(u.clone()) },
+        AuditQuery { event_type: Some(TaskEventType::Created), ..AuditQuery::new(u.clone()) },
+        AuditQuery { since: Some(T0), until: Some(T0 + Duration::hours(1)), ..AuditQuery::new(u.clone()) },
+        AuditQuery { after: their_page.next, ..AuditQuery::new(u.clone()) },
+    ] {
+        let got = walk(&s, &AuditQuery { limit: 3, ..query.clone() }, async |_| {}).await.concat();
+        assert!(!got.is_empty(), "{query:?}");
+        assert!(got.iter().all(|e| e.data.user_id == u && mine.iter().any(|m| m.event_id == e.event_id)), "{query:?}");
+    }
 }
 
 /// `record` keeps the delivery of a `reminder.due` once and, in the same step, writes its

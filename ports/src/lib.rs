@@ -22,7 +22,7 @@ pub use bus::{BatchPublishError, BusError, EventBus, EventHandler, HandlerError,
 pub use clock::{Clock, SystemClock};
 pub use error::BoxError;
 pub use identity::{Caller, IdentityError, TokenVerifier};
-pub use ledger::{AuditLog, Notification, NotificationFeed};
+pub use ledger::{AuditLog, AuditPage, AuditPosition, AuditQuery, Notification, NotificationFeed};
 pub use outbox::{DrainReport, Outbox, OutboxWait};
 pub use repository::{
     DEFAULT_PAGE_SIZE, InboxKey, Inserted, MAX_PAGE_SIZE, RepoError, SortKey, SortOrder, TaskPage, TaskQuery,

@@ -4,9 +4,9 @@
 use async_trait::async_trait;
 use serde_json::Value;
 use time::OffsetDateTime;
-use todo_model::{Conversation, ConversationKey, Role, Task, TaskEvent, TaskId, TaskPatch, UserId, ValidationError};
+use todo_model::{Conversation, ConversationKey, Role, Task, TaskId, TaskPatch, UserId, ValidationError};
 
-use crate::{BoxError, Notification, RepoError, StateError, TaskPage, TaskQuery};
+use crate::{AuditPage, AuditQuery, BoxError, Notification, RepoError, StateError, TaskPage, TaskQuery};
 
 /// Why a use case failed; inbound adapters map each kind to their protocol's status.
 #[derive(Debug, thiserror::Error)]
@@ -102,8 +102,8 @@ pub trait ConversationService: Send + Sync {
 #[cfg_attr(feature = "testing", mockall::automock)]
 #[async_trait]
 pub trait ActivityService: Send + Sync {
-    /// The user's audited task events, newest first.
-    async fn audit(&self, user_id: &UserId, limit: u32) -> Result<Vec<TaskEvent>, ServiceError>;
+    /// The page of a user's audited task events that `query` asks for, newest first.
+    async fn audit(&self, query: AuditQuery) -> Result<AuditPage, ServiceError>;
     /// The user's delivered reminders, newest first.
     async fn notifications(&self, user_id: &UserId, limit: u32) -> Result<Vec<Notification>, ServiceError>;
 }

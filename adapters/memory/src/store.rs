@@ -8,8 +8,9 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 use todo_ports::model::{Event, ReminderEvent, Task, TaskEvent, TaskId, Topic, UserId, fold_for_search};
 use todo_ports::{
-    AuditLog, DrainReport, EventBus, InboxKey, Inserted, Notification, NotificationFeed, Outbox, OutboxWait,
-    PlannedJobs, ReminderJob, RepoError, SortKey, SortOrder, TaskPage, TaskQuery, TaskRepository,
+    AuditLog, AuditPage, AuditPosition, AuditQuery, DrainReport, EventBus, InboxKey, Inserted, Notification,
+    NotificationFeed, Outbox, OutboxWait, PlannedJobs, ReminderJob, RepoError, SortKey, SortOrder, TaskPage, TaskQuery,
+    TaskRepository,
 };
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -350,13 +351,31 @@ impl AuditLog for InMemoryStore {
         Ok(true)
     }
 
-    async fn list(&self, user_id: &UserId, limit: u32) -> Result<Vec<TaskEvent>, RepoError> {
+    async fn list(&self, query: &AuditQuery) -> Result<AuditPage, RepoError> {
         let inner = lock(&self.inner);
-        let mut found: Vec<(usize, &TaskEvent)> =
-            inner.audit.iter().enumerate().filter(|(_, e)| &e.data.user_id == user_id).collect();
-        found.sort_by(|(i, a), (j, b)| b.timestamp.cmp(&a.timestamp).then(j.cmp(i)));
-        Ok(found.into_iter().take(limit as usize).map(|(_, e)| e.clone()).collect())
+        // An entry's sequence number is its place in the append-only vector, counted from 1.
+        let mut found: Vec<(AuditPosition, &TaskEvent)> = (1..)
+            .zip(&inner.audit)
+            .map(|(seq, e)| (AuditPosition { occurred_at: e.timestamp, seq }, e))
+            .filter(|&(at, e)| audit_admits(query, at, e))
+            .collect();
+        found.sort_by(|(a, _), (b, _)| b.cmp(a));
+        let size = query.page_size() as usize;
+        let more = found.len() > size;
+        found.truncate(size);
+        let next = if more { found.last().map(|&(at, _)| at) } else { None };
+        Ok(AuditPage { items: found.into_iter().map(|(_, e)| e.clone()).collect(), next })
     }
+}
+
+/// Whether `query` keeps `event`, appended at `at`: its user, its filters, after its start.
+fn audit_admits(query: &AuditQuery, at: AuditPosition, event: &TaskEvent) -> bool {
+    event.data.user_id == query.user_id
+        && query.task_id.is_none_or(|id| event.data.id == id)
+        && query.event_type.is_none_or(|t| event.event_type == t)
+        && query.since.is_none_or(|since| at.occurred_at >= since)
+        && query.until.is_none_or(|until| at.occurred_at < until)
+        && query.after.is_none_or(|after| at < after)
 }
 
 #[async_trait]

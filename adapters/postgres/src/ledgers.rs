@@ -2,12 +2,12 @@
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
-use todo_ports::model::{ReminderEvent, TaskEvent, Topic, UserId};
-use todo_ports::{AuditLog, Notification, NotificationFeed, RepoError};
-use tokio_postgres::types::Json;
+use todo_ports::model::{ReminderEvent, TaskEvent, TaskEventType, Topic, UserId};
+use todo_ports::{AuditLog, AuditPage, AuditPosition, AuditQuery, Notification, NotificationFeed, RepoError};
+use tokio_postgres::types::{Json, ToSql};
 
 use crate::PgStore;
-use crate::error::from_pg;
+use crate::error::{from_pg, internal};
 
 /// Appends an event to the audit log unless it is there: `$1` event id, `$2` user, `$3` type,
 /// `$4` when, `$5` the event.
@@ -15,7 +15,84 @@ pub const APPEND_AUDIT: &str = "
 INSERT INTO audit_log (event_id, user_id, event_type, occurred_at, event) VALUES ($1, $2, $3, $4, $5::jsonb)
 ON CONFLICT (event_id) DO NOTHING";
 
-const LIST_AUDIT: &str = "SELECT event FROM audit_log WHERE user_id = $1 ORDER BY occurred_at DESC, seq DESC LIMIT $2";
+/// A page of the audit log: what [`AuditQuery`] asks, as SQL and its parameters. `$1` is the
+/// user, the filters that are set follow in a fixed order, then the start position (two
+/// placeholders) if any, then the page size plus one, which tells whether more follow. Only
+/// placeholders carry values; each shape is one cached statement (at most 32 of them), and
+/// each is served by an index led by `(user_id, ...)` in the page's order (migration 0005).
+struct AuditListing {
+    sql: String,
+    user: String,
+    task_id: Option<i64>,
+    event_type: Option<&'static str>,
+    since: Option<OffsetDateTime>,
+    until: Option<OffsetDateTime>,
+    /// `(occurred_at, seq)`; a sequence number beyond `bigint` is after every stored one.
+    after: Option<(OffsetDateTime, i64)>,
+    /// One more than the page size.
+    fetch: i64,
+}
+
+impl AuditListing {
+    fn new(query: &AuditQuery) -> Self {
+        let mut sql = String::from("SELECT event, occurred_at, seq FROM audit_log WHERE user_id = $1");
+        let mut n = 1;
+        let mut next = || {
+            n += 1;
+            format!("${n}")
+        };
+        if query.task_id.is_some() {
+            sql.push_str(&format!(" AND task_id = {}", next()));
+        }
+        if query.event_type.is_some() {
+            sql.push_str(&format!(" AND event_type = {}", next()));
+        }
+        if query.since.is_some() {
+            sql.push_str(&format!(" AND occurred_at >= {}", next()));
+        }
+        if query.until.is_some() {
+            sql.push_str(&format!(" AND occurred_at < {}", next()));
+        }
+        if query.after.is_some() {
+            let (at, seq) = (next(), next());
+            sql.push_str(&format!(" AND (occurred_at, seq) < ({at}, {seq})"));
+        }
+        sql.push_str(&format!(" ORDER BY occurred_at DESC, seq DESC LIMIT {}", next()));
+        Self {
+            sql,
+            user: query.user_id.as_str().to_owned(),
+            task_id: query.task_id.map(|id| id.0),
+            event_type: query.event_type.map(TaskEventType::as_str),
+            since: query.since,
+            until: query.until,
+            after: query.after.map(|p| (p.occurred_at, i64::try_from(p.seq).unwrap_or(i64::MAX))),
+            fetch: i64::from(query.page_size()) + 1,
+        }
+    }
+
+    /// The values, in the placeholders' order.
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&self.user];
+        if let Some(id) = &self.task_id {
+            params.push(id);
+        }
+        if let Some(t) = &self.event_type {
+            params.push(t);
+        }
+        if let Some(since) = &self.since {
+            params.push(since);
+        }
+        if let Some(until) = &self.until {
+            params.push(until);
+        }
+        if let Some((at, seq)) = &self.after {
+            params.push(at);
+            params.push(seq);
+        }
+        params.push(&self.fetch);
+        params
+    }
+}
 
 /// Records the delivery and, only if it is new, writes the `reminder.sent` event to the outbox,
 /// in one statement.
@@ -55,12 +132,22 @@ impl AuditLog for PgStore {
         Ok(written > 0)
     }
 
-    #[tracing::instrument(name = "postgres.audit.list", skip_all, fields(user_id = %user_id))]
-    async fn list(&self, user_id: &UserId, limit: u32) -> Result<Vec<TaskEvent>, RepoError> {
+    #[tracing::instrument(name = "postgres.audit.list", skip_all, fields(user_id = %query.user_id))]
+    async fn list(&self, query: &AuditQuery) -> Result<AuditPage, RepoError> {
+        let listing = AuditListing::new(query);
         let client = self.client().await?;
-        let statement = client.prepare_cached(LIST_AUDIT).await.map_err(from_pg)?;
-        let rows = client.query(&statement, &[&user_id.as_str(), &i64::from(limit)]).await.map_err(from_pg)?;
-        rows.iter().map(|row| row.try_get::<_, Json<TaskEvent>>(0).map(|j| j.0).map_err(from_pg)).collect()
+        let statement = client.prepare_cached(&listing.sql).await.map_err(from_pg)?;
+        let rows = client.query(&statement, &listing.params()).await.map_err(from_pg)?;
+        let size = query.page_size() as usize;
+        let mut items = Vec::with_capacity(size.min(rows.len()));
+        let mut last = None;
+        for row in rows.iter().take(size) {
+            items.push(row.try_get::<_, Json<TaskEvent>>(0).map_err(from_pg)?.0);
+            let seq: i64 = row.try_get(2).map_err(from_pg)?;
+            let seq = u64::try_from(seq).map_err(|_| internal(format!("audit entry with sequence number {seq}")))?;
+            last = Some(AuditPosition { occurred_at: row.try_get(1).map_err(from_pg)?, seq });
+        }
+        Ok(AuditPage { items, next: if rows.len() > size { last } else { None } })
     }
 }
 

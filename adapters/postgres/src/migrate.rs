@@ -41,6 +41,7 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "events_built_by_the_domain",
         sql: include_str!("../migrations/0004_events_built_by_the_domain.sql"),
     },
+    Migration { version: 5, name: "audit_query", sql: include_str!("../migrations/0005_audit_query.sql") },
 ];
 
 /// Key of the advisory lock serialising migrations ("todo_mig" in ASCII).

@@ -17,7 +17,7 @@ use todo_adapter_postgres::testing::ThrowawayServer;
 use todo_adapter_postgres::{PgConfig, PgStore};
 use todo_contract_tests::store::{RecordingBus, event, task, user};
 use todo_ports::model::TaskEventType;
-use todo_ports::{AuditLog, Inserted, Outbox, OutboxWait, RepoError, TaskQuery, TaskRepository};
+use todo_ports::{AuditLog, AuditQuery, Inserted, Outbox, OutboxWait, RepoError, TaskQuery, TaskRepository};
 
 fn pg_bin() -> Option<PathBuf> {
     let from_stack = todo_contract_tests::stack::env_file();
@@ -66,7 +66,7 @@ async fn the_store_is_unavailable_while_postgres_is_down_and_recovers_by_itself(
     unavailable("delete", store.delete(&event(TaskEventType::Deleted, &before), 0).await);
     unavailable("drain", store.drain(RecordingBus::new(), 10).await);
     unavailable("pending", store.pending().await);
-    unavailable("audit", AuditLog::list(store.as_ref(), &u, 10).await);
+    unavailable("audit", AuditLog::list(store.as_ref(), &AuditQuery::new(u.clone())).await);
     // Opening a store while the server is down is unavailable too, not a panic.
     unavailable("connect", PgStore::connect(PgConfig::new(server.url())).await.map(|_| ()));
 

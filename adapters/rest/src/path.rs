@@ -11,8 +11,13 @@ pub(crate) fn user_id(raw: &str) -> Result<UserId, ApiError> {
 
 /// The `{task_id}` segment: a positive integer written as `i64` prints it.
 pub(crate) fn task_id(raw: &str) -> Result<TaskId, ApiError> {
+    canonical_task_id(raw).ok_or_else(|| ApiError::not_found("task"))
+}
+
+/// A task id in canonical decimal, wherever it is written (a path segment, a query parameter).
+pub(crate) fn canonical_task_id(raw: &str) -> Option<TaskId> {
     let canonical = !raw.is_empty() && !raw.starts_with('0') && raw.bytes().all(|b| b.is_ascii_digit());
-    raw.parse::<i64>().ok().filter(|_| canonical).map(TaskId).ok_or_else(|| ApiError::not_found("task"))
+    raw.parse::<i64>().ok().filter(|_| canonical).map(TaskId)
 }
 
 /// The `{user_id}` and `{session_id}` segments.

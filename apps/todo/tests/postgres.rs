@@ -154,7 +154,13 @@ async fn one_event_delivered_five_times_has_one_effect() {
         todo.tasks.list(&u, TaskQuery { completed: Some(false), ..TaskQuery::default() }).await.unwrap().items;
     assert_eq!(open.len(), 1, "one next instance");
     assert_eq!(open[0].series.unwrap().occurrence, 1);
-    let audited = todo_ports::ActivityService::audit(todo.activity.as_ref(), &u, 50).await.unwrap();
+    let audited = todo_ports::ActivityService::audit(
+        todo.activity.as_ref(),
+        todo_ports::AuditQuery { limit: 50, ..todo_ports::AuditQuery::new(u.clone()) },
+    )
+    .await
+    .unwrap()
+    .items;
     assert_eq!(audited.iter().filter(|e| e.event_id == completed.id()).count(), 1, "audited once");
     let notified = todo_ports::ActivityService::notifications(todo.activity.as_ref(), &u, 50).await.unwrap();
     assert_eq!(notified.len(), 1, "notified once");

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use todo_ports::model::{TaskEvent, UserId};
-use todo_ports::{ActivityService, AuditLog, Notification, NotificationFeed, ServiceError};
+use todo_ports::model::UserId;
+use todo_ports::{ActivityService, AuditLog, AuditPage, AuditQuery, Notification, NotificationFeed, ServiceError};
 
 /// Implements [`ActivityService`].
 pub struct Activity {
@@ -21,8 +21,8 @@ impl Activity {
 
 #[async_trait]
 impl ActivityService for Activity {
-    async fn audit(&self, user_id: &UserId, limit: u32) -> Result<Vec<TaskEvent>, ServiceError> {
-        Ok(self.audit.list(user_id, limit).await?)
+    async fn audit(&self, query: AuditQuery) -> Result<AuditPage, ServiceError> {
+        Ok(self.audit.list(&query).await?)
     }
 
     async fn notifications(&self, user_id: &UserId, limit: u32) -> Result<Vec<Notification>, ServiceError> {

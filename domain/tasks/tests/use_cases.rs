@@ -10,11 +10,16 @@ use support::{System, eventually, settle, user};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 use todo_ports::model::{
-    ConversationKey, Event, Frequency, RecurrenceInput, Role, SessionId, TaskId, TaskPatch, Topic,
+    ConversationKey, Event, Frequency, RecurrenceInput, Role, SessionId, TaskId, TaskPatch, Topic, UserId,
 };
 use todo_ports::{
-    ActivityService, ConversationService, MessageInput, ServiceError, SweepService, TaskQuery, TaskService,
+    ActivityService, AuditQuery, ConversationService, MessageInput, ServiceError, SweepService, TaskQuery, TaskService,
 };
+
+/// The first `limit` entries of `u`'s audit log.
+fn audit_of(u: &UserId, limit: u32) -> AuditQuery {
+    AuditQuery { limit, ..AuditQuery::new(u.clone()) }
+}
 
 fn titled(title: &str) -> TaskPatch {
     TaskPatch { title: Some(title.into()), ..TaskPatch::default() }
@@ -275,16 +280,19 @@ async fn the_audit_log_holds_every_task_event_once_newest_first() {
     system.todo.tasks.update(&u, task.id, titled("b")).await.unwrap();
     system.todo.tasks.complete(&u, task.id).await.unwrap();
     system.todo.tasks.delete(&u, task.id).await.unwrap();
-    eventually("four audited events", async || system.todo.activity.audit(&u, 50).await.unwrap().len() == 4).await;
+    eventually("four audited events", async || {
+        system.todo.activity.audit(audit_of(&u, 50)).await.unwrap().items.len() == 4
+    })
+    .await;
 
-    let audited = system.todo.activity.audit(&u, 50).await.unwrap();
+    let audited = system.todo.activity.audit(audit_of(&u, 50)).await.unwrap().items;
     let types: Vec<&str> = audited.iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(types, ["task.deleted", "task.completed", "task.updated", "task.created"]);
 
     use todo_ports::EventHandler;
     system.todo.audit.handle(&Event::Task(audited[0].clone())).await.unwrap();
-    assert_eq!(system.todo.activity.audit(&u, 50).await.unwrap().len(), 4);
-    assert!(system.todo.activity.audit(&user("other"), 50).await.unwrap().is_empty());
+    assert_eq!(system.todo.activity.audit(audit_of(&u, 50)).await.unwrap().items.len(), 4);
+    assert!(system.todo.activity.audit(audit_of(&user("other"), 50)).await.unwrap().items.is_empty());
 }
 
 #[tokio::test(start_paused = true)]
@@ -303,8 +311,11 @@ async fn fifty_concurrent_updates_leave_updated_at_rising_and_the_newest_audit_e
     }
     let last = system.todo.tasks.get(&u, task.id).await.unwrap();
     assert_eq!(last.revision, 50);
-    eventually("51 audited events", async || system.todo.activity.audit(&u, 100).await.unwrap().len() == 51).await;
-    let audited = system.todo.activity.audit(&u, 100).await.unwrap();
+    eventually("51 audited events", async || {
+        system.todo.activity.audit(audit_of(&u, 100)).await.unwrap().items.len() == 51
+    })
+    .await;
+    let audited = system.todo.activity.audit(audit_of(&u, 100)).await.unwrap().items;
     assert_eq!(audited[0].data, last, "the newest audit entry is the final state");
     let mut by_revision: Vec<_> = audited.iter().map(|e| (e.data.revision, e.data.updated_at)).collect();
     by_revision.sort();

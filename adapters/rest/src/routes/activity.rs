@@ -12,8 +12,8 @@ use todo_ports::ActivityService;
 
 use crate::error::from_service;
 use crate::path::user_id;
-use crate::query::feed_limit;
-use crate::wire::feed::{Items, NotificationView};
+use crate::query::{audit_query, feed_limit};
+use crate::wire::feed::{AuditPageView, Items, NotificationView};
 
 type Activity = State<Arc<dyn ActivityService>>;
 
@@ -28,9 +28,9 @@ pub fn notifications(activity: Arc<dyn ActivityService>) -> Router {
 }
 
 async fn audit_log(State(a): Activity, Path(user): Path<String>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
-    let (user, limit) = (user_id(&user)?, feed_limit(q.as_deref())?);
-    let events = a.audit(&user, limit).await.map_err(from_service)?;
-    Ok(json(StatusCode::OK, &Items { items: events.iter().collect() }))
+    let query = audit_query(user_id(&user)?, q.as_deref())?;
+    let page = a.audit(query).await.map_err(from_service)?;
+    Ok(json(StatusCode::OK, &AuditPageView::from(&page)))
 }
 
 async fn feed(State(a): Activity, Path(user): Path<String>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
