@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use todo_ports::model::{TaskEventType, Topic, UserId};
+use todo_ports::model::{TaskEventType, Topic, TraceParent, UserId};
 use todo_ports::{DrainReport, Inserted, OutboxWait};
 use uuid::Uuid;
 
@@ -87,6 +87,28 @@ pub async fn drain_keeps_each_users_order(s: Store) {
     let bus = RecordingBus::new();
     s.drain_all(&bus).await;
     assert_all_once_in_order(&bus, &written);
+}
+
+/// Each event goes out in the trace it was written in (that of the request or delivery that
+/// wrote it), whatever trace the drain runs in; an event written outside any trace has none.
+pub async fn each_record_goes_out_in_the_trace_it_was_written_in(s: Store) {
+    let u = user("traced");
+    let (first, second) = (TraceParent::root(), TraceParent::root());
+    let a = todo_ports::trace::scope(Some(first.clone()), write(&s, &u, "a")).await;
+    let b = todo_ports::trace::scope(Some(second.clone()), write(&s, &u, "b")).await;
+    let c = write(&s, &u, "c").await;
+    let bus = RecordingBus::new();
+    todo_ports::trace::scope(Some(TraceParent::root()), s.drain_all(&bus)).await;
+    let traces: Vec<(Uuid, Option<String>)> =
+        bus.accepted().iter().map(|(_, e)| (e.id(), e.trace().map(|t| t.as_str().to_owned()))).collect();
+    assert_eq!(traces.len(), 6, "{traces:?}");
+    for (id, trace) in traces {
+        let expected = [(a, Some(&first)), (b, Some(&second)), (c, None)]
+            .into_iter()
+            .find(|(e, _)| *e == id)
+            .map(|(_, t)| t.map(|t| t.as_str().to_owned()));
+        assert_eq!(Some(trace), expected, "the trace of event {id}");
+    }
 }
 
 /// A record the bus did not take stays, with every later record of its user in its topic;

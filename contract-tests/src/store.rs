@@ -294,6 +294,7 @@ macro_rules! store_contract_tests {
             outbox::a_drain_with_nothing_waiting_reports_nothing,
             outbox::drain_publishes_oldest_first_up_to_the_limit,
             outbox::drain_keeps_each_users_order,
+            outbox::each_record_goes_out_in_the_trace_it_was_written_in,
             outbox::a_failed_publish_holds_back_the_users_later_records,
             outbox::records_wait_out_a_bus_outage,
             outbox::concurrent_drains_never_publish_a_record_twice,

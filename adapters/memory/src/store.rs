@@ -54,8 +54,10 @@ struct Record {
 }
 
 impl Inner {
+    /// Writes `event` to the outbox in the trace the caller works in.
     fn enqueue(&mut self, topic: Topic, event: Event) {
         self.last_seq += 1;
+        let event = event.with_trace(todo_ports::trace::current());
         self.outbox.push_back(Record { seq: self.last_seq, topic, event });
     }
 

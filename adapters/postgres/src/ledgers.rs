@@ -94,16 +94,16 @@ impl AuditListing {
     }
 }
 
-/// Records the delivery and, only if it is new, writes the `reminder.sent` event to the outbox,
-/// in one statement.
+/// Records the delivery and, only if it is new, writes the `reminder.sent` event to the outbox
+/// (in the delivery's trace, `$10`), in one statement.
 const RECORD_NOTIFICATION: &str = "
 WITH n AS (
     INSERT INTO notifications (event_id, user_id, task_id, delivered_at, event) VALUES ($1, $2, $3, $4, $5::jsonb)
     ON CONFLICT (event_id) DO NOTHING
     RETURNING 1
 ), o AS (
-    INSERT INTO outbox (user_id, topic, kind, event_id, payload)
-    SELECT $6, $9, 'reminder', $7, $8::jsonb FROM n
+    INSERT INTO outbox (user_id, topic, kind, event_id, payload, traceparent)
+    SELECT $6, $9, 'reminder', $7, $8::jsonb, $10 FROM n
 )
 SELECT count(*) FROM n";
 
@@ -175,6 +175,7 @@ impl NotificationFeed for PgStore {
                     &sent.event_id,
                     &Json(sent),
                     &Topic::Reminders.name(),
+                    &crate::tasks::trace(),
                 ],
             )
             .await

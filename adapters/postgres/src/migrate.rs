@@ -42,6 +42,7 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0004_events_built_by_the_domain.sql"),
     },
     Migration { version: 5, name: "audit_query", sql: include_str!("../migrations/0005_audit_query.sql") },
+    Migration { version: 6, name: "outbox_trace", sql: include_str!("../migrations/0006_outbox_trace.sql") },
 ];
 
 /// Key of the advisory lock serialising migrations ("todo_mig" in ASCII).

@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use todo_ports::model::{Event, ReminderEvent, TaskEvent, Topic};
+use todo_ports::model::{Event, ReminderEvent, TaskEvent, Topic, TraceParent};
 use todo_ports::{DrainReport, EventBus, Outbox, OutboxWait, RepoError};
 use tokio::task::JoinSet;
 use tokio_postgres::types::Json;
@@ -68,7 +68,7 @@ const HEADS_PER_LANE: i64 = 4;
 
 /// The oldest rows of the locked lanes.
 const LANE_ROWS: &str = "
-SELECT id, user_id, topic, kind, event_id, payload FROM outbox
+SELECT id, user_id, topic, kind, event_id, payload, traceparent FROM outbox
 WHERE user_id = ANY($1)
 ORDER BY id
 LIMIT $2";
@@ -114,6 +114,9 @@ fn decode(row: &tokio_postgres::Row, previous: Option<&Row>) -> Result<Row, Repo
         (None, "reminder") => row.try_get::<_, Json<ReminderEvent>>("payload").ok().map(|Json(e)| Event::Reminder(e)),
         (None, _) => None,
     };
+    // The trace it was written in goes with it (the rows of one event share it).
+    let trace: Option<String> = row.try_get("traceparent").map_err(from_pg)?;
+    let event = event.map(|e| e.with_trace(trace.as_deref().and_then(TraceParent::parse)));
     let user: String = row.try_get("user_id").map_err(from_pg)?;
     Ok(Row { id, user, message: Topic::from_name(&topic).zip(event) })
 }

@@ -20,7 +20,8 @@ const RESERVE_IDS: &str = "SELECT nextval(pg_get_serial_sequence('tasks', 'id'))
 
 /// Inserts a task and the outbox rows of its event; returns the id, or no row when the series
 /// already has this occurrence. Parameters: `$1`-`$18` the task's columns (`$1` its id, `$2` its
-/// user), `$19` the event id, `$20` the event, `$21` its topics.
+/// user), `$19` the event id, `$20` the event, `$21` its topics, `$22` the trace it is written
+/// in (or NULL).
 pub const INSERT_TASK: &str = "
 WITH t AS (
     INSERT INTO tasks (id, user_id, title, description, completed, priority_id, due_date, tags,
@@ -31,8 +32,8 @@ WITH t AS (
     ON CONFLICT (series_id, series_occurrence) DO NOTHING
     RETURNING id
 ), o AS (
-    INSERT INTO outbox (user_id, topic, kind, event_id, payload)
-    SELECT $2, x.topic, 'task', $19, $20::jsonb
+    INSERT INTO outbox (user_id, topic, kind, event_id, payload, traceparent)
+    SELECT $2, x.topic, 'task', $19, $20::jsonb, $22
     FROM t, unnest($21::text[]) WITH ORDINALITY AS x(topic, n)
     ORDER BY x.n
 )
@@ -43,7 +44,7 @@ const INSERT_INBOX: &str =
     "INSERT INTO consumer_inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT (consumer, event_id) DO NOTHING";
 
 /// Replaces a task still at revision `$18` and writes the outbox rows of its event; returns one
-/// row per task replaced (0 or 1). `$1`-`$17` the task's columns, `$19`-`$21` as in
+/// row per task replaced (0 or 1). `$1`-`$17` the task's columns, `$19`-`$22` as in
 /// [`INSERT_TASK`].
 const UPDATE_TASK: &str = "
 WITH t AS (
@@ -54,21 +55,22 @@ WITH t AS (
     WHERE id = $1 AND user_id = $2 AND revision = $18
     RETURNING id
 ), o AS (
-    INSERT INTO outbox (user_id, topic, kind, event_id, payload)
-    SELECT $2, x.topic, 'task', $19, $20::jsonb
+    INSERT INTO outbox (user_id, topic, kind, event_id, payload, traceparent)
+    SELECT $2, x.topic, 'task', $19, $20::jsonb, $22
     FROM t, unnest($21::text[]) WITH ORDINALITY AS x(topic, n)
     ORDER BY x.n
 )
 SELECT count(*) FROM t";
 
-/// Deletes a task still at revision `$3` and writes the outbox rows of its event.
+/// Deletes a task still at revision `$3` and writes the outbox rows of its event (`$4` its id,
+/// `$5` the event, `$6` its topics, `$7` its trace).
 const DELETE_TASK: &str = "
 WITH t AS (
     DELETE FROM tasks WHERE id = $1 AND user_id = $2 AND revision = $3
     RETURNING id
 ), o AS (
-    INSERT INTO outbox (user_id, topic, kind, event_id, payload)
-    SELECT $2, x.topic, 'task', $4, $5::jsonb
+    INSERT INTO outbox (user_id, topic, kind, event_id, payload, traceparent)
+    SELECT $2, x.topic, 'task', $4, $5::jsonb, $7
     FROM t, unnest($6::text[]) WITH ORDINALITY AS x(topic, n)
     ORDER BY x.n
 )
@@ -77,15 +79,20 @@ SELECT count(*) FROM t";
 const REVISION_OF: &str = "SELECT revision FROM tasks WHERE id = $1 AND user_id = $2";
 
 /// Records a reminder once per `(task_id, due_date)` and, only then, writes its event to the
-/// outbox (topic `$6`).
+/// outbox (topic `$6`, trace `$7`).
 const RECORD_REMINDER: &str = "
 WITH l AS (
     INSERT INTO reminder_ledger (task_id, due_date, event_id) VALUES ($1, $2, $3)
     ON CONFLICT (task_id, due_date) DO NOTHING
     RETURNING 1
 )
-INSERT INTO outbox (user_id, topic, kind, event_id, payload)
-SELECT $4, $6, 'reminder', $3, $5::jsonb FROM l";
+INSERT INTO outbox (user_id, topic, kind, event_id, payload, traceparent)
+SELECT $4, $6, 'reminder', $3, $5::jsonb, $7 FROM l";
+
+/// The trace the caller works in, as the outbox stores it.
+pub(crate) fn trace() -> Option<String> {
+    todo_ports::trace::current().map(|t| t.as_str().to_owned())
+}
 
 /// The topics' broker names, as the outbox stores them.
 pub(crate) fn topic_names(topics: &[Topic]) -> Vec<&'static str> {
@@ -132,7 +139,8 @@ impl TaskRepository for PgStore {
         let revision = i64::from(task.revision);
         // Serialised by the driver straight into the parameter buffer.
         let payload = Json(event);
-        let params: [&(dyn ToSql + Sync); 21] = [
+        let trace = trace();
+        let params: [&(dyn ToSql + Sync); 22] = [
             &id,
             &user,
             &task.title,
@@ -154,6 +162,7 @@ impl TaskRepository for PgStore {
             &event.event_id,
             &payload,
             &topics,
+            &trace,
         ];
         let mut client = self.client().await?;
         let row = match inbox {
@@ -190,7 +199,8 @@ impl TaskRepository for PgStore {
         let (revision, expected) = (i64::from(task.revision), i64::from(expected_revision));
         let topics = topic_names(&event.event_type.topics());
         let payload = Json(event);
-        let params: [&(dyn ToSql + Sync); 21] = [
+        let trace = trace();
+        let params: [&(dyn ToSql + Sync); 22] = [
             &id,
             &user,
             &task.title,
@@ -212,6 +222,7 @@ impl TaskRepository for PgStore {
             &event.event_id,
             &payload,
             &topics,
+            &trace,
         ];
         let client = self.client().await?;
         let statement = client.prepare_cached(UPDATE_TASK).await.map_err(from_pg)?;
@@ -244,7 +255,7 @@ impl TaskRepository for PgStore {
         let client = self.client().await?;
         let statement = client.prepare_cached(DELETE_TASK).await.map_err(from_pg)?;
         let deleted: i64 = client
-            .query_one(&statement, &[&id, &user, &expected, &event.event_id, &Json(event), &topics])
+            .query_one(&statement, &[&id, &user, &expected, &event.event_id, &Json(event), &topics, &trace()])
             .await
             .map_err(from_pg)?
             .try_get(0)
@@ -346,6 +357,7 @@ impl TaskRepository for PgStore {
                     &event.data.user_id.as_str(),
                     &Json(event),
                     &topic,
+                    &trace(),
                 ],
             )
             .await

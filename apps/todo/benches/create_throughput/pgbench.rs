@@ -11,7 +11,7 @@ use time::format_description::well_known::Rfc3339;
 use todo_adapter_postgres::testing::TempDatabase;
 use todo_adapter_postgres::testing::statements;
 use todo_adapter_postgres::{PgConfig, PgStore};
-use todo_ports::model::{Task, TaskEvent, TaskEventType, TaskId, TaskPatch, UserId};
+use todo_ports::model::{Task, TaskEvent, TaskEventType, TaskId, TaskPatch, TraceParent, UserId};
 
 use crate::cpu::BackendCpu;
 use crate::db::connect;
@@ -38,9 +38,11 @@ impl Script {
     /// pgbench variables (which `-M prepared` binds as parameters, as the app's driver does)
     /// or, for the columns a plain task leaves empty, by `NULL`.
     pub(crate) fn text(self) -> String {
-        // `$21` first, so that `$1` does not match the start of `$10`-`$21`. The id is the
-        // sequence's next value, which the app reserves 32 at a time.
+        // `$22` first, so that `$1` does not match the start of `$10`-`$22`. The id is the
+        // sequence's next value, which the app reserves 32 at a time; the trace is one per
+        // request, as the app's.
         let create = [
+            (22, ":trace"),
             (21, ":topics"),
             (20, ":payload"),
             (19, "gen_random_uuid()"),
@@ -110,6 +112,7 @@ pub(crate) fn pgbench_values() -> Result<Vec<(&'static str, String)>, Error> {
         ("due", due.format(&Rfc3339)?),
         ("tags", "{home,errands}".to_owned()),
         ("topics", "{task-events,task-updates}".to_owned()),
+        ("trace", TraceParent::root().as_str().to_owned()),
         ("payload", serde_json::to_string(&event)?),
     ])
 }
