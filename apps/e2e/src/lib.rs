@@ -19,7 +19,6 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
-use todo_contract_tests::stack::Stack;
 use tokio_tungstenite::tungstenite::Message;
 
 /// The services, as `infra/local/services` names them.
@@ -50,7 +49,7 @@ impl Split {
     /// or `None` (after a loud message) when the stack is not up and `TODO_REQUIRE_STACK` is
     /// unset.
     pub fn up(name: &str, offset: u16) -> Option<Self> {
-        let Some(_stack) = Stack::try_get(name) else { return None };
+        todo_contract_tests::stack::stack(name)?;
         let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let split = Self {
             run: std::env::temp_dir().join(format!("todo-e2e-{name}")),
