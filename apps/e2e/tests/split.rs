@@ -74,7 +74,7 @@ async fn completing_a_recurring_task_makes_its_next_instance_in_the_recurring_ta
         .call(Method::POST, &format!("{backend}/api/{bob}/tasks/{}/complete", task["id"]), Some(&token), None)
         .await;
     assert_eq!(done.status, StatusCode::OK, "{:?}", done.body);
-    let open = format!("{backend}/api/{bob}/tasks?status=pending");
+    let open = format!("{backend}/api/{bob}/tasks?completed=false");
     eventually("the next instance", PATIENCE, async || {
         split.call(Method::GET, &open, Some(&token), None).await.body["total"] == 1
     })
