@@ -83,6 +83,11 @@ impl Split {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// A secret of the run (`dapr-api-token`, `app-api-token`, `jwt`).
+    pub fn secret(&self, name: &str) -> String {
+        std::fs::read_to_string(self.run.join("secrets").join(name)).expect("the run's secret").trim().to_owned()
+    }
+
     /// The topic prefix and database name prefix of this split.
     pub fn prefix(&self) -> &str {
         &self.prefix
