@@ -155,3 +155,18 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Waits until `check` holds, polling every 100 ms, for at most `max`.
+///
+/// # Panics
+/// Naming `what`, when it does not hold in time.
+pub async fn wait_until(what: &str, max: Duration, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + max;
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out after {max:?} waiting for {what}");
+}

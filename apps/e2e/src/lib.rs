@@ -21,6 +21,8 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
+pub use todo_contract_tests::support::wait_until;
+
 /// The services, as `infra/local/services` names them.
 pub const SERVICES: [&str; 5] = ["backend", "recurring-tasks", "notifications", "audit", "sync"];
 
@@ -150,6 +152,14 @@ impl Split {
         Answer { status, headers, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
     }
 
+    /// Creates a task for `user` on the backend; panics unless it answers 201. The task.
+    pub async fn create(&self, user: &str, token: &str, body: Value) -> Value {
+        let url = format!("{}/api/{user}/tasks", self.url("backend", 0));
+        let answer = self.call(Method::POST, &url, Some(token), Some(body)).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{:?}", answer.body);
+        answer.body
+    }
+
     /// Opens `GET /ws` on replica `replica` of the sync service with `token` as the
     /// `access_token` query parameter, as a browser would, and waits for its first frame.
     pub async fn socket(&self, replica: u16, token: &str) -> Socket {
@@ -209,14 +219,8 @@ impl Socket {
     }
 }
 
-/// Waits until `check` holds, polling every 100 ms, at most `max`; panics naming `what`.
-pub async fn eventually(what: &str, max: Duration, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + max;
-    while tokio::time::Instant::now() < deadline {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out after {max:?} waiting for {what}");
+/// A user id of this test run only (runs share topics and databases): `name` and a nonce.
+pub fn user(name: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    format!("{name}-{}-{}", std::process::id(), nanos % 1_000_000_000)
 }

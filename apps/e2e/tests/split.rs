@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
-use todo_e2e::{Split, eventually};
+use todo_e2e::{Split, user, wait_until};
 
 const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -17,19 +17,6 @@ const PATIENCE: Duration = Duration::from_secs(30);
 fn split() -> Option<&'static Split> {
     static SPLIT: OnceLock<Option<Split>> = OnceLock::new();
     SPLIT.get_or_init(|| Split::up("main", 20000)).as_ref()
-}
-
-/// A user of this run only: runs share topics and databases.
-fn user(name: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    format!("{name}-{}-{}", std::process::id(), nanos % 1_000_000_000)
-}
-
-async fn create(split: &Split, user: &str, token: &str, body: Value) -> Value {
-    let url = format!("{}/api/{user}/tasks", split.url("backend", 0));
-    let answer = split.call(Method::POST, &url, Some(token), Some(body)).await;
-    assert_eq!(answer.status, StatusCode::CREATED, "{:?}", answer.body);
-    answer.body
 }
 
 async fn audit_of(split: &Split, user: &str, token: &str) -> Vec<Value> {
@@ -44,8 +31,8 @@ async fn a_created_task_reaches_the_audit_service_once_as_task_created() {
     let Some(split) = split() else { return };
     let alice = user("alice");
     let token = split.token(&alice, 600);
-    let task = create(split, &alice, &token, json!({"title": "Buy milk", "priority_id": 2, "tags": ["home"]})).await;
-    eventually("task.created in the audit log", PATIENCE, async || {
+    let task = split.create(&alice, &token, json!({"title": "Buy milk", "priority_id": 2, "tags": ["home"]})).await;
+    wait_until("task.created in the audit log", PATIENCE, async || {
         audit_of(split, &alice, &token).await.iter().any(|e| e["event_type"] == "task.created")
     })
     .await;
@@ -62,20 +49,20 @@ async fn completing_a_recurring_task_makes_its_next_instance_in_the_recurring_ta
     let Some(split) = split() else { return };
     let bob = user("bob");
     let token = split.token(&bob, 600);
-    let task = create(
-        split,
-        &bob,
-        &token,
-        json!({"title": "Pay rent", "due_date": "2031-01-31T09:00:00Z", "recurrence": {"frequency": "monthly"}}),
-    )
-    .await;
+    let task = split
+        .create(
+            &bob,
+            &token,
+            json!({"title": "Pay rent", "due_date": "2031-01-31T09:00:00Z", "recurrence": {"frequency": "monthly"}}),
+        )
+        .await;
     let backend = split.url("backend", 0);
     let done = split
         .call(Method::POST, &format!("{backend}/api/{bob}/tasks/{}/complete", task["id"]), Some(&token), None)
         .await;
     assert_eq!(done.status, StatusCode::OK, "{:?}", done.body);
     let open = format!("{backend}/api/{bob}/tasks?completed=false");
-    eventually("the next instance", PATIENCE, async || {
+    wait_until("the next instance", PATIENCE, async || {
         split.call(Method::GET, &open, Some(&token), None).await.body["total"] == 1
     })
     .await;
@@ -100,11 +87,11 @@ async fn a_reminder_through_the_jobs_api_is_logged_and_in_the_notification_feed(
     // Due in 65 s with a reminder 1 minute before: the job fires in about 5 s.
     let due = time::OffsetDateTime::now_utc() + time::Duration::seconds(65);
     let due = due.format(&time::format_description::well_known::Rfc3339).unwrap();
-    let task =
-        create(split, &carol, &token, json!({"title": "Call the bank", "due_date": due, "reminder_offset_minutes": 1}))
-            .await;
+    let task = split
+        .create(&carol, &token, json!({"title": "Call the bank", "due_date": due, "reminder_offset_minutes": 1}))
+        .await;
     let feed = format!("{}/api/{carol}/notifications", split.url("notifications", 0));
-    eventually("the reminder in the feed", Duration::from_secs(60), async || {
+    wait_until("the reminder in the feed", Duration::from_secs(60), async || {
         let answer = split.call(Method::GET, &feed, Some(&token), None).await;
         answer.body["items"].as_array().is_some_and(|items| !items.is_empty())
     })
@@ -131,7 +118,7 @@ async fn a_socket_gets_its_users_changes_and_never_another_users() {
     let mut erin_socket = split.socket(0, &erin_token).await;
     assert_eq!(dana_socket.first, json!({"type": "subscribed", "user_id": dana}));
     let sent = std::time::Instant::now();
-    let task = create(split, &dana, &dana_token, json!({"title": "Water the plants"})).await;
+    let task = split.create(&dana, &dana_token, json!({"title": "Water the plants"})).await;
     let event = dana_socket.next_event(PATIENCE).await.expect("dana's task.created");
     println!("task.created reached dana's socket {} ms after the request", sent.elapsed().as_millis());
     assert_eq!((event["event_type"].clone(), event["data"]["id"].clone()), (json!("task.created"), task["id"].clone()));
@@ -140,7 +127,7 @@ async fn a_socket_gets_its_users_changes_and_never_another_users() {
     let event = dana_socket.next_event(PATIENCE).await.expect("dana's task.completed");
     assert_eq!(event["event_type"], "task.completed");
     // Erin made one task of her own meanwhile: that is all she sees.
-    create(split, &erin, &erin_token, json!({"title": "Erin's"})).await;
+    split.create(&erin, &erin_token, json!({"title": "Erin's"})).await;
     let seen = erin_socket.events_within(Duration::from_secs(3)).await;
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert_eq!(seen[0]["data"]["user_id"], erin.as_str());
@@ -154,7 +141,7 @@ async fn every_replica_of_the_sync_service_delivers_to_its_own_sockets() {
     let token = split.token(&fay, 600);
     let mut on_first = split.socket(0, &token).await;
     let mut on_second = split.socket(1, &token).await;
-    let task = create(split, &fay, &token, json!({"title": "Seen everywhere"})).await;
+    let task = split.create(&fay, &token, json!({"title": "Seen everywhere"})).await;
     for socket in [&mut on_first, &mut on_second] {
         let event = socket.next_event(PATIENCE).await.expect("the event on this replica");
         assert_eq!(event["data"]["id"], task["id"]);
@@ -263,7 +250,7 @@ async fn one_trace_id_runs_through_a_request_and_every_consumer_it_caused() {
     let in_trace = |service: &str| {
         split.log(service, 0).into_iter().filter(|l| l["span"]["trace_id"] == trace_id.as_str()).count()
     };
-    eventually("the audit service's lines in the request's trace", PATIENCE, async || {
+    wait_until("the audit service's lines in the request's trace", PATIENCE, async || {
         in_trace("audit") >= 3 // task.created, task.completed, and the next instance's task.created
     })
     .await;

@@ -9,24 +9,12 @@ use std::time::Duration;
 
 use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
-use todo_e2e::{Split, eventually};
+use todo_e2e::{Split, user, wait_until};
 
 const PATIENCE: Duration = Duration::from_secs(60);
 
-fn user(name: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    format!("{name}-{}-{}", std::process::id(), nanos % 1_000_000_000)
-}
-
 fn rfc3339(t: time::OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339).unwrap()
-}
-
-async fn create(split: &Split, user: &str, token: &str, body: Value) -> Value {
-    let url = format!("{}/api/{user}/tasks", split.url("backend", 0));
-    let answer = split.call(Method::POST, &url, Some(token), Some(body)).await;
-    assert_eq!(answer.status, StatusCode::CREATED, "{:?}", answer.body);
-    answer.body
 }
 
 async fn items(split: &Split, url: &str, token: &str) -> Vec<Value> {
@@ -52,13 +40,13 @@ async fn reminders_raised_while_the_notification_service_is_down_all_arrive_afte
     let due = rfc3339(time::OffsetDateTime::now_utc() + time::Duration::seconds(65));
     let mut ids = Vec::new();
     for n in 0..3 {
-        let task = create(
-            split,
-            &jo,
-            &token,
-            json!({"title": format!("reminder {n}"), "due_date": due, "reminder_offset_minutes": 1}),
-        )
-        .await;
+        let task = split
+            .create(
+                &jo,
+                &token,
+                json!({"title": format!("reminder {n}"), "due_date": due, "reminder_offset_minutes": 1}),
+            )
+            .await;
         ids.push(task["id"].clone());
     }
     let raised = |split: &Split| {
@@ -68,10 +56,10 @@ async fn reminders_raised_while_the_notification_service_is_down_all_arrive_afte
             .filter(|l| l["fields"]["message"] == "reminder.due raised" && l["fields"]["user_id"] == jo.as_str())
             .count()
     };
-    eventually("the three reminders raised", PATIENCE, async || raised(split) == 3).await;
+    wait_until("the three reminders raised", PATIENCE, async || raised(split) == 3).await;
     split.services(&["start", "notifications", "0"]);
     let feed = format!("{}/api/{jo}/notifications", split.url("notifications", 0));
-    eventually("every reminder in the feed after the restart", PATIENCE, async || {
+    wait_until("every reminder in the feed after the restart", PATIENCE, async || {
         items(split, &feed, &token).await.len() == 3
     })
     .await;
@@ -85,7 +73,7 @@ async fn a_killed_service_leaves_the_others_serving_and_catches_up_when_back(spl
     let kit = user("kit");
     let token = split.token(&kit, 900);
     split.services(&["kill", "audit", "0"]);
-    let task = create(split, &kit, &token, json!({"title": "written while audit is down"})).await;
+    let task = split.create(&kit, &token, json!({"title": "written while audit is down"})).await;
     let done = format!("{}/api/{kit}/tasks/{}/complete", split.url("backend", 0), task["id"]);
     assert_eq!(split.call(Method::POST, &done, Some(&token), None).await.status, StatusCode::OK);
     let list = format!("{}/api/{kit}/tasks", split.url("backend", 0));
@@ -95,7 +83,7 @@ async fn a_killed_service_leaves_the_others_serving_and_catches_up_when_back(spl
     split.services(&["stop", "audit", "0"]); // its sidecar, left running by the kill
     split.services(&["start", "audit", "0"]);
     let audit = format!("{}/api/{kit}/audit", split.url("audit", 0));
-    eventually("the events missed while down, in the audit log", PATIENCE, async || {
+    wait_until("the events missed while down, in the audit log", PATIENCE, async || {
         items(split, &audit, &token).await.len() == 2
     })
     .await;
@@ -127,7 +115,7 @@ async fn two_recurring_task_replicas_share_the_work_without_a_duplicate_instance
         let owner = format!("{lee}-{n}");
         let token = split.token(&owner, 900);
         let body = json!({"title": format!("daily {n}"), "due_date": "2031-03-01T08:00:00Z", "recurrence": {"frequency": "daily"}});
-        let task = create(split, &owner, &token, body).await;
+        let task = split.create(&owner, &token, body).await;
         let done = format!("{backend}/api/{owner}/tasks/{}/complete", task["id"]);
         assert_eq!(split.call(Method::POST, &done, Some(&token), None).await.status, StatusCode::OK);
         series.push((owner, token, task["id"].to_string()));
@@ -144,7 +132,7 @@ async fn two_recurring_task_replicas_share_the_work_without_a_duplicate_instance
     }
     for (owner, token, id) in &series {
         let open = format!("{backend}/api/{owner}/tasks?completed=false");
-        eventually("the next instance", PATIENCE, async || {
+        wait_until("the next instance", PATIENCE, async || {
             split.call(Method::GET, &open, Some(token), None).await.body["total"] == 1
         })
         .await;

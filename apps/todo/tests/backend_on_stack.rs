@@ -14,6 +14,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use todo_adapter_postgres::testing::TempDatabase;
 use todo_contract_tests::dapr_harness::{Sidecar, SidecarSpec, dapr_run, free_port, sockets_off_loopback};
+use todo_contract_tests::support::wait_until;
 
 async fn call(addr: std::net::SocketAddr, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
@@ -27,17 +28,6 @@ async fn call(addr: std::net::SocketAddr, method: Method, path: &str, body: Opti
     let status = response.status();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
-}
-
-async fn eventually(what: &str, max: Duration, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + max;
-    while tokio::time::Instant::now() < deadline {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out after {max:?} waiting for {what}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -78,13 +68,13 @@ async fn the_backend_runs_on_postgres_kafka_and_the_dapr_scheduler() {
     assert_eq!(status, StatusCode::CREATED, "{task}");
     let (status, _) = call(addr, Method::PATCH, &format!("/api/e2e/tasks/{}/complete", task["id"]), None).await;
     assert_eq!(status, StatusCode::OK);
-    eventually("the next instance through Kafka", Duration::from_secs(30), async || {
+    wait_until("the next instance through Kafka", Duration::from_secs(30), async || {
         call(addr, Method::GET, "/api/e2e/tasks?completed=false", None).await.1["total"] == 1
     })
     .await;
     let (_, open) = call(addr, Method::GET, "/api/e2e/tasks?completed=false", None).await;
     assert_eq!(open["items"][0]["due_date"], "2028-02-29T09:00:00Z");
-    eventually("three audited events", Duration::from_secs(30), async || {
+    wait_until("three audited events", Duration::from_secs(30), async || {
         call(addr, Method::GET, "/api/e2e/audit", None).await.1["items"].as_array().is_some_and(|a| a.len() == 3)
     })
     .await;
@@ -103,7 +93,7 @@ async fn the_backend_runs_on_postgres_kafka_and_the_dapr_scheduler() {
     )
     .await;
     assert_eq!(status, StatusCode::CREATED);
-    eventually("the reminder through the Jobs API and Kafka", Duration::from_secs(30), async || {
+    wait_until("the reminder through the Jobs API and Kafka", Duration::from_secs(30), async || {
         call(addr, Method::GET, "/api/e2e/notifications", None).await.1["items"]
             .as_array()
             .is_some_and(|a| a.len() == 1)
