@@ -423,6 +423,33 @@ pub async fn a_notification_is_recorded_once_with_its_sent_event(s: Store) {
     assert_eq!(bus.accepted(), vec![(Topic::Reminders, Event::Reminder(sent))]);
 }
 
+/// A reminder given up on is recorded once, writes its `reminder.failed` event, and is no part
+/// of the feed; one delivered before is not given up on afterwards.
+pub async fn a_reminder_given_up_on_writes_reminder_failed_once(s: Store) {
+    let u = user("failed");
+    let due = reminder(&u, 4, now() + Duration::hours(1), ReminderEventType::Due);
+    let failed = ReminderEvent::new(ReminderEventType::Failed, due.data.clone(), now());
+    assert!(s.feed.record_failure(&due, &failed).await.expect("record failure"));
+    let again = ReminderEvent::new(ReminderEventType::Failed, due.data.clone(), now());
+    assert!(!s.feed.record_failure(&due, &again).await.expect("record failure again"));
+    let sent = ReminderEvent::new(ReminderEventType::Sent, due.data.clone(), now());
+    assert!(!s.feed.record(&due, &sent, now()).await.expect("a late delivery"), "given up on: not delivered after");
+    assert!(s.feed.list(&u, 10).await.expect("list").is_empty(), "the feed holds deliveries only");
+
+    let delivered = reminder(&u, 5, now() + Duration::hours(1), ReminderEventType::Due);
+    let sent = ReminderEvent::new(ReminderEventType::Sent, delivered.data.clone(), now());
+    assert!(s.feed.record(&delivered, &sent, now()).await.expect("record"));
+    let late = ReminderEvent::new(ReminderEventType::Failed, delivered.data.clone(), now());
+    assert!(!s.feed.record_failure(&delivered, &late).await.expect("record failure"), "delivered: not failed");
+
+    let bus = RecordingBus::new();
+    s.drain_all(&bus).await;
+    assert_eq!(
+        bus.accepted(),
+        vec![(Topic::Reminders, Event::Reminder(failed)), (Topic::Reminders, Event::Reminder(sent))]
+    );
+}
+
 /// `list` gives one user's notifications, latest recorded first, at most `limit`.
 pub async fn notifications_list_newest_first_per_user(s: Store) {
     let (u, other) = (user("feed"), user("feed-other"));

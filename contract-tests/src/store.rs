@@ -290,6 +290,7 @@ macro_rules! store_contract_tests {
             ledgers::audit_empty_results_are_empty_last_pages,
             ledgers::audit_never_shows_another_users_entries,
             ledgers::a_notification_is_recorded_once_with_its_sent_event,
+            ledgers::a_reminder_given_up_on_writes_reminder_failed_once,
             ledgers::notifications_list_newest_first_per_user,
             outbox::a_drain_with_nothing_waiting_reports_nothing,
             outbox::drain_publishes_oldest_first_up_to_the_limit,

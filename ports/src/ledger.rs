@@ -113,13 +113,19 @@ pub struct Notification {
 #[async_trait]
 pub trait NotificationFeed: Send + Sync {
     /// Records the delivery of `due` and writes `sent` (its `reminder.sent` event) to the
-    /// outbox, atomically, unless `due` was recorded before; returns whether it was recorded.
+    /// outbox, atomically, unless `due` was delivered or given up on before; returns whether it
+    /// was recorded.
     async fn record(
         &self,
         due: &ReminderEvent,
         sent: &ReminderEvent,
         delivered_at: OffsetDateTime,
     ) -> Result<bool, RepoError>;
+
+    /// Records that `due` could not be delivered for good and writes `failed` (its
+    /// `reminder.failed` event) to the outbox, atomically, unless `due` was delivered or given up
+    /// on before; returns whether it was recorded.
+    async fn record_failure(&self, due: &ReminderEvent, failed: &ReminderEvent) -> Result<bool, RepoError>;
 
     /// A user's notifications, newest first.
     async fn list(&self, user_id: &UserId, limit: u32) -> Result<Vec<Notification>, RepoError>;

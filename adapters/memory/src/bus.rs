@@ -26,7 +26,7 @@ const LANES: usize = 8;
 pub struct InMemoryEventBus {
     policy: Policy,
     subscriptions: Mutex<Vec<Arc<Consumer>>>,
-    dead_letters: Arc<Mutex<Vec<(Topic, Event)>>>,
+    dead_letters: Arc<DeadLetters>,
     /// Every accepted `(topic, event)`, when recording (tests).
     published: Option<Mutex<Vec<(Topic, Event)>>>,
 }
@@ -34,6 +34,48 @@ pub struct InMemoryEventBus {
 struct Consumer {
     topic: Topic,
     lanes: Vec<mpsc::UnboundedSender<Event>>,
+}
+
+impl Consumer {
+    /// Starts the lanes of `subscription`; what its handler gives up on goes to `dead_letters`
+    /// (none for a consumer of dead letters itself).
+    fn start(subscription: &Subscription, policy: Policy, dead_letters: Option<Arc<DeadLetters>>) -> Arc<Self> {
+        let lanes = (0..LANES)
+            .map(|_| {
+                let (tx, rx) = mpsc::unbounded_channel();
+                tokio::spawn(deliver(subscription.clone(), rx, policy, dead_letters.clone()));
+                tx
+            })
+            .collect();
+        Arc::new(Self { topic: subscription.topic, lanes })
+    }
+
+    fn send(&self, event: &Event) -> Result<(), BusError> {
+        self.lanes[lane_of(event)]
+            .send(event.clone())
+            .map_err(|_| BusError::Unavailable("the bus's runtime has shut down".into()))
+    }
+}
+
+/// The events given up on, kept, and handed to the consumers of each topic's dead letters (the
+/// `{topic}-dlq` a sidecar would send them to).
+#[derive(Default)]
+struct DeadLetters {
+    kept: Mutex<Vec<(Topic, Event)>>,
+    consumers: Mutex<Vec<Arc<Consumer>>>,
+}
+
+impl DeadLetters {
+    fn put(&self, topic: Topic, event: &Event) {
+        lock(&self.kept).push((topic, event.clone()));
+        let consumers: Vec<Arc<Consumer>> =
+            lock(&self.consumers).iter().filter(|c| c.topic == topic).cloned().collect();
+        for consumer in consumers {
+            if consumer.send(event).is_err() {
+                tracing::warn!(event_id = %event.id(), "dead letter not handed on: the bus's runtime has shut down");
+            }
+        }
+    }
 }
 
 impl InMemoryEventBus {
@@ -60,19 +102,20 @@ impl InMemoryEventBus {
     /// Delivers every later event of `subscription.topic` to its handler. Must be called
     /// within a Tokio runtime: each lane is a task.
     pub fn subscribe(&self, subscription: Subscription) {
-        let lanes = (0..LANES)
-            .map(|_| {
-                let (tx, rx) = mpsc::unbounded_channel();
-                tokio::spawn(deliver(subscription.clone(), rx, self.policy, self.dead_letters.clone()));
-                tx
-            })
-            .collect();
-        lock(&self.subscriptions).push(Arc::new(Consumer { topic: subscription.topic, lanes }));
+        let consumer = Consumer::start(&subscription, self.policy, Some(self.dead_letters.clone()));
+        lock(&self.subscriptions).push(consumer);
+    }
+
+    /// Delivers every later dead letter of `subscription.topic` (an event some consumer of that
+    /// topic gave up on) to its handler; what that handler gives up on is logged and dropped.
+    pub fn subscribe_dead_letters(&self, subscription: Subscription) {
+        let consumer = Consumer::start(&subscription, self.policy, None);
+        lock(&self.dead_letters.consumers).push(consumer);
     }
 
     /// Events given up on: rejected by a handler, or still failing after every attempt.
     pub fn dead_letters(&self) -> Vec<(Topic, Event)> {
-        lock(&self.dead_letters).clone()
+        lock(&self.dead_letters.kept).clone()
     }
 
     /// Every event published so far (only on a [`InMemoryEventBus::recording`] bus).
@@ -92,26 +135,27 @@ async fn deliver(
     subscription: Subscription,
     mut events: mpsc::UnboundedReceiver<Event>,
     policy: Policy,
-    dead_letters: Arc<Mutex<Vec<(Topic, Event)>>>,
+    dead_letters: Option<Arc<DeadLetters>>,
 ) {
     while let Some(event) = events.recv().await {
         // Delivery continues the trace the event was written in, as a delivery through the
         // sidecar does.
         let trace = event.trace().map_or_else(TraceParent::root, TraceParent::child);
         let span = tracing::info_span!("delivery", trace_id = trace.trace_id());
-        todo_ports::trace::scope(Some(trace), deliver_one(&subscription, &event, &policy, &dead_letters))
+        todo_ports::trace::scope(Some(trace), deliver_one(&subscription, &event, &policy, dead_letters.as_deref()))
             .instrument(span)
             .await;
     }
 }
 
 /// Hands `event` to the subscription until it is handled or dead-lettered.
-async fn deliver_one(
-    subscription: &Subscription,
-    event: &Event,
-    policy: &Policy,
-    dead_letters: &Mutex<Vec<(Topic, Event)>>,
-) {
+async fn deliver_one(subscription: &Subscription, event: &Event, policy: &Policy, dead_letters: Option<&DeadLetters>) {
+    let give_up = |event: &Event| match dead_letters {
+        Some(dead) => dead.put(subscription.topic, event),
+        None => {
+            tracing::error!(consumer = subscription.name, event_id = %event.id(), "dead letter dropped: its own consumer gave up")
+        }
+    };
     let mut delays = policy.delays();
     let mut attempt = 1;
     loop {
@@ -134,13 +178,13 @@ async fn deliver_one(
                 }
                 None => {
                     tracing::warn!(consumer = subscription.name, event_id = %event.id(), attempt, error = %e, "event dead-lettered after its last delivery");
-                    lock(dead_letters).push((subscription.topic, event.clone()));
+                    give_up(event);
                     break;
                 }
             },
             Err(e) => {
                 tracing::warn!(consumer = subscription.name, event_id = %event.id(), error = %e, "event dead-lettered");
-                lock(dead_letters).push((subscription.topic, event.clone()));
+                give_up(event);
                 break;
             }
         }
@@ -162,13 +206,10 @@ impl EventBus for InMemoryEventBus {
         if let Some(published) = &self.published {
             lock(published).push((topic, event.clone()));
         }
-        let lane = lane_of(event);
         let consumers: Vec<Arc<Consumer>> =
             lock(&self.subscriptions).iter().filter(|c| c.topic == topic).cloned().collect();
         for consumer in consumers {
-            consumer.lanes[lane]
-                .send(event.clone())
-                .map_err(|_| BusError::Unavailable("the bus's runtime has shut down".into()))?;
+            consumer.send(event)?;
         }
         Ok(())
     }
@@ -225,5 +266,26 @@ mod tests {
         let mut handled = lock(&handler.handled).clone();
         handled.sort();
         assert_eq!(handled, ["after it", "another user"], "the lane and the others went on");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dead_letter_reaches_the_consumers_of_its_topics_dead_letters_only() {
+        let bus = InMemoryEventBus::new();
+        bus.subscribe(Subscription {
+            topic: Topic::TaskEvents,
+            name: "fragile",
+            handler: Arc::new(Fragile::default()),
+        });
+        let (graveyard, elsewhere) = (Arc::new(Fragile::default()), Arc::new(Fragile::default()));
+        bus.subscribe_dead_letters(Subscription { topic: Topic::TaskEvents, name: "dlq", handler: graveyard.clone() });
+        bus.subscribe_dead_letters(Subscription { topic: Topic::Reminders, name: "other", handler: elsewhere.clone() });
+        bus.publish(Topic::TaskEvents, &event("u1", "poison")).await.unwrap();
+        bus.publish(Topic::TaskEvents, &event("u1", "fine")).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        // The poison reaches the dead-letter consumer, whose own panics drop it at last.
+        assert_eq!(graveyard.poisoned.load(Ordering::SeqCst), Policy::REDELIVERY.attempts.unwrap_or(0));
+        assert!(lock(&graveyard.handled).is_empty(), "only what was given up on");
+        assert_eq!(elsewhere.poisoned.load(Ordering::SeqCst), 0, "another topic's dead letters");
+        assert_eq!(bus.dead_letters().len(), 1, "kept once: a dead letter's consumer makes none");
     }
 }

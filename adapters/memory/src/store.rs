@@ -400,6 +400,18 @@ impl NotificationFeed for InMemoryStore {
         Ok(true)
     }
 
+    async fn record_failure(&self, due: &ReminderEvent, failed: &ReminderEvent) -> Result<bool, RepoError> {
+        {
+            let mut inner = lock(&self.inner);
+            if !inner.notified.insert(due.event_id) {
+                return Ok(false);
+            }
+            inner.enqueue(Topic::Reminders, Event::Reminder(failed.clone()));
+        }
+        self.outbox_written.notify_one();
+        Ok(true)
+    }
+
     async fn list(&self, user_id: &UserId, limit: u32) -> Result<Vec<Notification>, RepoError> {
         let inner = lock(&self.inner);
         Ok(inner

@@ -94,11 +94,14 @@ impl AuditListing {
     }
 }
 
-/// Records the delivery and, only if it is new, writes the `reminder.sent` event to the outbox
+/// Records the delivery and, only if it is new (neither delivered nor given up on before), writes
+/// the `reminder.sent` event to the outbox
 /// (in the delivery's trace, `$10`), in one statement.
 const RECORD_NOTIFICATION: &str = "
 WITH n AS (
-    INSERT INTO notifications (event_id, user_id, task_id, delivered_at, event) VALUES ($1, $2, $3, $4, $5::jsonb)
+    INSERT INTO notifications (event_id, user_id, task_id, delivered_at, event)
+    SELECT $1, $2, $3, $4, $5::jsonb
+    WHERE NOT EXISTS (SELECT 1 FROM notification_failures WHERE event_id = $1)
     ON CONFLICT (event_id) DO NOTHING
     RETURNING 1
 ), o AS (
@@ -106,6 +109,22 @@ WITH n AS (
     SELECT $6, $9, 'reminder', $7, $8::jsonb, $10 FROM n
 )
 SELECT count(*) FROM n";
+
+/// Records that a reminder was given up on, unless it was delivered or given up on before, and
+/// only then writes its `reminder.failed` event to the outbox (topic `$9`, in the caller's trace,
+/// `$8`).
+const RECORD_FAILURE: &str = "
+WITH f AS (
+    INSERT INTO notification_failures (event_id, user_id, task_id, failed_at, event)
+    SELECT $1, $2, $3, $4, $5::jsonb
+    WHERE NOT EXISTS (SELECT 1 FROM notifications WHERE event_id = $1)
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING 1
+), o AS (
+    INSERT INTO outbox (user_id, topic, kind, event_id, payload, traceparent)
+    SELECT $2, $9, 'reminder', $6, $7::jsonb, $8 FROM f
+)
+SELECT count(*) FROM f";
 
 const LIST_NOTIFICATIONS: &str =
     "SELECT event, delivered_at FROM notifications WHERE user_id = $1 ORDER BY seq DESC LIMIT $2";
@@ -176,6 +195,35 @@ impl NotificationFeed for PgStore {
                     &Json(sent),
                     &Topic::Reminders.name(),
                     &crate::tasks::trace(),
+                ],
+            )
+            .await
+            .map_err(from_pg)?
+            .try_get(0)
+            .map_err(from_pg)?;
+        if recorded > 0 {
+            self.outbox_written();
+        }
+        Ok(recorded > 0)
+    }
+
+    #[tracing::instrument(name = "postgres.feed.record_failure", skip_all, fields(event_id = %due.event_id))]
+    async fn record_failure(&self, due: &ReminderEvent, failed: &ReminderEvent) -> Result<bool, RepoError> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(RECORD_FAILURE).await.map_err(from_pg)?;
+        let recorded: i64 = client
+            .query_one(
+                &statement,
+                &[
+                    &due.event_id,
+                    &due.data.user_id.as_str(),
+                    &due.data.task_id.0,
+                    &failed.timestamp,
+                    &Json(due),
+                    &failed.event_id,
+                    &Json(failed),
+                    &crate::tasks::trace(),
+                    &Topic::Reminders.name(),
                 ],
             )
             .await

@@ -43,6 +43,11 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration { version: 5, name: "audit_query", sql: include_str!("../migrations/0005_audit_query.sql") },
     Migration { version: 6, name: "outbox_trace", sql: include_str!("../migrations/0006_outbox_trace.sql") },
+    Migration {
+        version: 7,
+        name: "notification_failures",
+        sql: include_str!("../migrations/0007_notification_failures.sql"),
+    },
 ];
 
 /// Key of the advisory lock serialising migrations ("todo_mig" in ASCII).

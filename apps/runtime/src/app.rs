@@ -89,12 +89,16 @@ impl Runtime {
 /// sidecar has read the subscriptions (`None` when there is nothing for it to read).
 fn sidecar_routes(config: &Config, adapters: &Adapters, parts: &[Part]) -> (Router, Option<Listed>) {
     let subscriptions: Vec<_> = parts.iter().flat_map(|p| p.subscriptions.iter().cloned()).collect();
+    let dead_letters: Vec<_> = parts.iter().flat_map(|p| p.dead_letters.iter().cloned()).collect();
     let jobs = parts.iter().find_map(|p| p.jobs.clone());
     let sweep = parts.iter().find_map(|p| p.sweep.clone());
     let (mut dapr, listed) = match &adapters.messaging {
         Messaging::Memory { bus, scheduler, .. } => {
             for subscription in subscriptions {
                 bus.subscribe(subscription);
+            }
+            for subscription in dead_letters {
+                bus.subscribe_dead_letters(subscription);
             }
             if let Some(jobs) = jobs {
                 scheduler.set_handler(jobs);
@@ -103,10 +107,11 @@ fn sidecar_routes(config: &Config, adapters: &Adapters, parts: &[Part]) -> (Rout
         }
         Messaging::Dapr(sidecar) => {
             let sidecar = sidecar.client.config();
-            let listens = !subscriptions.is_empty();
+            let listens = !subscriptions.is_empty() || !dead_letters.is_empty();
             let mut dapr = DaprApp::new(sidecar.pubsub_name.clone())
                 .with_topic_prefix(sidecar.topic_prefix.clone())
-                .with_subscriptions(subscriptions);
+                .with_subscriptions(subscriptions)
+                .with_dead_letter_subscriptions(dead_letters);
             if let Some(jobs) = jobs {
                 dapr = dapr.with_jobs(jobs);
             }

@@ -16,6 +16,8 @@ pub(crate) struct Part {
     pub(crate) routes: Router,
     /// Its consumers.
     pub(crate) subscriptions: Vec<Subscription>,
+    /// Its consumers of dead letters.
+    pub(crate) dead_letters: Vec<Subscription>,
     /// Runs fired reminder jobs.
     pub(crate) jobs: Option<Arc<dyn JobHandler>>,
     /// Answers the `reminder-cron` binding (and, without a sidecar, runs periodically).
@@ -31,6 +33,7 @@ impl Part {
         let base = Self {
             routes: Router::new(),
             subscriptions: todo.subscriptions(&[role]),
+            dead_letters: todo.dead_letter_subscriptions(&[role]),
             jobs: None,
             sweep: None,
             publishes: false,
@@ -49,7 +52,7 @@ impl Part {
                 publishes: true,
                 ..base
             },
-            // `reminder.sent`, written with the feed entry.
+            // `reminder.sent` written with the feed entry, `reminder.failed` with the give-up.
             Role::Notifications => {
                 Self { routes: activity::notifications(todo.activity.clone()), publishes: true, ..base }
             }

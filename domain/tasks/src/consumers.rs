@@ -20,6 +20,9 @@ pub trait Consumes: EventHandler + 'static {
     const TOPIC: Topic;
     /// The service it belongs to.
     const ROLE: Role;
+    /// Whether it reads the topic's dead letters (`{topic}-dlq`: what the topic's consumers
+    /// gave up on) rather than the topic itself.
+    const DEAD_LETTERS: bool = false;
 }
 
 /// A store failure seen by a consumer: worth another delivery.
@@ -138,6 +141,47 @@ impl EventHandler for Notifier {
             tracing::info!(
                 user_id = %r.user_id, task_id = %r.task_id, title = ?r.task_title, due_date = %r.due_date,
                 channels = ?r.notification_channels, "notification: task due soon"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Gives up on the reminders the notifier could not deliver (they reached the `reminders`
+/// dead-letter topic): publishes `reminder.failed` once per reminder (through the outbox, with
+/// the record), and logs it.
+pub struct UndeliveredReminders {
+    feed: Arc<dyn NotificationFeed>,
+    clock: Arc<dyn Clock>,
+}
+
+impl UndeliveredReminders {
+    /// The consumer over its ledger.
+    pub fn new(feed: Arc<dyn NotificationFeed>, clock: Arc<dyn Clock>) -> Self {
+        Self { feed, clock }
+    }
+}
+
+impl Consumes for UndeliveredReminders {
+    const NAME: &'static str = "undelivered-reminders";
+    const TOPIC: Topic = Topic::Reminders;
+    const ROLE: Role = Role::Notifications;
+    const DEAD_LETTERS: bool = true;
+}
+
+#[async_trait]
+impl EventHandler for UndeliveredReminders {
+    async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
+        let Event::Reminder(due) = event else { return Ok(()) };
+        if due.event_type != ReminderEventType::Due {
+            return Ok(());
+        }
+        let failed = ReminderEvent::new(ReminderEventType::Failed, due.data.clone(), self.clock.now());
+        if self.feed.record_failure(due, &failed).await.map_err(transient)? {
+            let r = &due.data;
+            tracing::warn!(
+                user_id = %r.user_id, task_id = %r.task_id, title = ?r.task_title, due_date = %r.due_date,
+                "notification failed for good: reminder.failed published"
             );
         }
         Ok(())

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 pub use activity::Activity;
 pub use commands::TaskCommands;
-pub use consumers::{AuditTrail, Consumes, Notifier, RecurringTasks};
+pub use consumers::{AuditTrail, Consumes, Notifier, RecurringTasks, UndeliveredReminders};
 pub use conversations::{Conversations, DEFAULT_CONVERSATION_TTL};
 pub use live::{DEFAULT_LIVE_CAPACITY, Ended, LiveSubscription, LiveUpdates};
 pub use planner::ReminderPlanner;
@@ -91,12 +91,14 @@ pub struct Consumer {
     pub role: Role,
     /// What to subscribe.
     pub subscription: Subscription,
+    /// Whether it reads the dead letters of its topic.
+    pub dead_letters: bool,
 }
 
 impl Consumer {
     fn of<C: Consumes>(consumer: &Arc<C>) -> Self {
         let subscription = Subscription { topic: C::TOPIC, name: C::NAME, handler: consumer.clone() };
-        Self { role: C::ROLE, subscription }
+        Self { role: C::ROLE, subscription, dead_letters: C::DEAD_LETTERS }
     }
 }
 
@@ -121,6 +123,8 @@ pub struct Todo {
     pub audit: Arc<AuditTrail>,
     /// Delivers `reminder.due` events.
     pub notifier: Arc<Notifier>,
+    /// Gives up on the reminders that could not be delivered.
+    pub undelivered: Arc<UndeliveredReminders>,
     /// Publishes the outbox.
     pub relay: Arc<OutboxRelay>,
     /// Fans `task-updates` out to the open live subscriptions (the WebSocket feed).
@@ -144,6 +148,7 @@ impl Todo {
             recurring: Arc::new(RecurringTasks::new(ports.tasks.clone(), ports.clock.clone())),
             audit: Arc::new(AuditTrail::new(ports.audit.clone())),
             notifier: Arc::new(Notifier::new(ports.feed.clone(), ports.clock.clone())),
+            undelivered: Arc::new(UndeliveredReminders::new(ports.feed.clone(), ports.clock.clone())),
             relay: Arc::new(OutboxRelay::new(ports.outbox.clone(), ports.bus.clone())),
             live: Arc::new(LiveUpdates::default()),
             reminder_jobs,
@@ -157,12 +162,26 @@ impl Todo {
             Consumer::of(&self.planner),
             Consumer::of(&self.audit),
             Consumer::of(&self.notifier),
+            Consumer::of(&self.undelivered),
             Consumer::of(&self.live),
         ]
     }
 
     /// The subscriptions of the consumers of `roles`.
     pub fn subscriptions(&self, roles: &[Role]) -> Vec<Subscription> {
-        self.consumers().into_iter().filter(|c| roles.contains(&c.role)).map(|c| c.subscription).collect()
+        self.of_roles(roles, false)
+    }
+
+    /// The subscriptions of the consumers of `roles` that read their topic's dead letters.
+    pub fn dead_letter_subscriptions(&self, roles: &[Role]) -> Vec<Subscription> {
+        self.of_roles(roles, true)
+    }
+
+    fn of_roles(&self, roles: &[Role], dead_letters: bool) -> Vec<Subscription> {
+        self.consumers()
+            .into_iter()
+            .filter(|c| roles.contains(&c.role) && c.dead_letters == dead_letters)
+            .map(|c| c.subscription)
+            .collect()
     }
 }

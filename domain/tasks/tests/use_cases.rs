@@ -10,10 +10,12 @@ use support::{System, eventually, settle, user};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 use todo_ports::model::{
-    ConversationKey, Event, Frequency, RecurrenceInput, Role, SessionId, TaskId, TaskPatch, Topic, UserId,
+    ConversationKey, Event, Frequency, RecurrenceInput, Reminder, ReminderEvent, ReminderEventType, Role, SessionId,
+    TaskId, TaskPatch, Topic, UserId,
 };
 use todo_ports::{
-    ActivityService, AuditQuery, ConversationService, MessageInput, ServiceError, SweepService, TaskQuery, TaskService,
+    ActivityService, AuditQuery, ConversationService, EventHandler, MessageInput, ServiceError, SweepService,
+    TaskQuery, TaskService,
 };
 
 /// The first `limit` entries of `u`'s audit log.
@@ -187,6 +189,36 @@ async fn a_task_due_in_30_minutes_gets_exactly_one_reminder_over_two_sweeps() {
     assert_eq!((reminder.data.task_id, reminder.data.due_date), (open.id, open.due_date.unwrap()));
     assert_eq!(system.published(Topic::Reminders, "reminder.sent").len(), 1);
     assert_eq!(system.todo.activity.notifications(&u, 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reminder_given_up_on_is_published_as_reminder_failed_once_and_never_delivered() {
+    let system = System::start();
+    let u = user("ike");
+    let due = OffsetDateTime::now_utc() + Duration::minutes(30);
+    let reminder = Reminder {
+        task_id: TaskId(7),
+        user_id: u.clone(),
+        task_title: "renew the passport".into(),
+        due_date: due,
+        reminder_time: due - Duration::minutes(60),
+        notification_channels: vec![],
+    };
+    let dead = Event::Reminder(ReminderEvent::new(ReminderEventType::Due, reminder, OffsetDateTime::now_utc()));
+    // As the `reminders` dead-letter topic would deliver it, twice.
+    system.todo.undelivered.handle(&dead).await.unwrap();
+    system.todo.undelivered.handle(&dead).await.unwrap();
+    eventually("reminder.failed", async || !system.published(Topic::Reminders, "reminder.failed").is_empty()).await;
+    settle().await;
+    let failed = system.published(Topic::Reminders, "reminder.failed");
+    assert_eq!(failed.len(), 1, "once");
+    let Event::Reminder(failed) = &failed[0] else { unreachable!() };
+    assert_eq!(failed.data.task_id, TaskId(7));
+    // Delivered late (a redelivery of the live topic), it is not delivered after all.
+    system.todo.notifier.handle(&dead).await.unwrap();
+    settle().await;
+    assert!(system.todo.activity.notifications(&u, 10).await.unwrap().is_empty());
+    assert!(system.published(Topic::Reminders, "reminder.sent").is_empty());
 }
 
 #[tokio::test(start_paused = true)]

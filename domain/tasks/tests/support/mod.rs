@@ -46,6 +46,9 @@ impl System {
         for subscription in todo.subscriptions(&Role::ALL) {
             bus.subscribe(subscription);
         }
+        for subscription in todo.dead_letter_subscriptions(&Role::ALL) {
+            bus.subscribe_dead_letters(subscription);
+        }
         let stop = Arc::new(Notify::new());
         let (relay, stopped) = (todo.relay.clone(), stop.clone());
         tokio::spawn(async move { relay.run(async move { stopped.notified().await }).await });
