@@ -16,6 +16,7 @@ mod repository;
 mod scheduler;
 mod service;
 mod state;
+mod tools;
 pub mod trace;
 
 pub use bus::{BatchPublishError, BusError, EventBus, EventHandler, HandlerError, Subscription};
@@ -33,6 +34,7 @@ pub use service::{
     ActivityService, ConversationService, MessageInput, ServiceError, SweepReport, SweepService, TaskService,
 };
 pub use state::{ETag, Precondition, StateError, StateStore, Versioned};
+pub use tools::{ToolBox, ToolError, ToolSpec};
 
 #[cfg(feature = "testing")]
 pub use {
@@ -45,4 +47,5 @@ pub use {
     scheduler::{MockJobHandler, MockPlannedJobs, MockScheduler},
     service::{MockActivityService, MockConversationService, MockSweepService, MockTaskService},
     state::MockStateStore,
+    tools::MockToolBox,
 };
