@@ -17,10 +17,13 @@ use tokio::sync::oneshot;
 
 const SECRET: &str = "a-test-secret-of-more-than-32-bytes!";
 
-/// Runs `service` with authentication by `SECRET` on a loopback port; `f` gets its address.
+/// Runs `service` on a loopback port, with authentication by `SECRET` unless `vars` set
+/// `AUTH_MODE`; `f` gets its address.
 async fn with_app(service: Service, vars: &[(&str, &str)], f: impl AsyncFnOnce(String)) {
     let mut vars: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-    vars.insert("AUTH_JWT_SECRET".into(), SECRET.into());
+    if !vars.contains_key("AUTH_MODE") {
+        vars.insert("AUTH_JWT_SECRET".into(), SECRET.into());
+    }
     let mut config = Config::for_service(service, |k| vars.get(k).cloned()).unwrap();
     config.sweep_interval = None;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -77,6 +80,22 @@ async fn the_backend_serves_mcp_behind_the_guard() {
 #[tokio::test]
 async fn the_all_in_one_app_serves_mcp_behind_the_guard() {
     with_app(Service::AllInOne, &[], serves_mcp).await;
+}
+
+/// On loopback with authentication off (`cargo run` with nothing set), as the REST routes take
+/// the path's `{user_id}`, `/mcp` acts for the `user_id` of its URL, and for no one without it.
+#[tokio::test]
+async fn the_open_all_in_one_app_acts_for_the_user_id_of_the_url() {
+    with_app(Service::AllInOne, &[("AUTH_MODE", "none")], async |base: String| {
+        let url = format!("{base}/mcp?user_id=ada");
+        let (status, answer) = send(Method::POST, &url, None, Some(add_task("Pay rent"))).await;
+        assert_eq!((status, &answer["result"]["structuredContent"]["user_id"]), (200, &json!("ada")), "{answer}");
+        let (status, page) = send(Method::GET, &format!("{base}/api/ada/tasks"), None, None).await;
+        assert_eq!((status, &page["items"][0]["title"]), (200, &json!("Pay rent")));
+        let (status, refused) = send(Method::POST, &format!("{base}/mcp"), None, Some(add_task("nobody's"))).await;
+        assert_eq!((status, &refused["error"]["code"]), (401, &json!("unauthorized")));
+    })
+    .await;
 }
 
 #[tokio::test]
