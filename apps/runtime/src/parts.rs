@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use axum::Router;
+use todo_adapter_mcp::McpConfig;
 use todo_adapter_rest::routes::{activity, conversations, tasks};
+use todo_adapter_tools::TaskTools;
 use todo_adapter_websocket::SocketConfig;
 use todo_ports::{JobHandler, Subscription, SweepService};
 use todo_tasks::{Role, Todo};
@@ -39,9 +41,15 @@ impl Part {
             publishes: false,
         };
         match role {
-            // Task commands write task events; conversations live in the state store.
+            // Task commands write task events, from REST and from the MCP tools alike;
+            // conversations live in the state store.
             Role::Backend => Self {
-                routes: tasks::routes(todo.tasks.clone()).merge(conversations::routes(todo.conversations.clone())),
+                routes: tasks::routes(todo.tasks.clone())
+                    .merge(conversations::routes(todo.conversations.clone()))
+                    .merge(todo_adapter_mcp::routes(
+                        Arc::new(TaskTools::new(todo.tasks.clone())),
+                        McpConfig::default(),
+                    )),
                 publishes: true,
                 ..base
             },
