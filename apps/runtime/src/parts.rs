@@ -3,12 +3,41 @@
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use axum::Router;
-use todo_adapter_rest::routes::{activity, conversations, tasks};
+use todo_adapter_rest::routes::{activity, chat, conversations, tasks};
 use todo_adapter_websocket::SocketConfig;
-use todo_ports::{JobHandler, Subscription, SweepService};
+use todo_ports::model::UserId;
+use todo_ports::{ChatService, JobHandler, Subscription, SweepService, ToolBox, ToolError, ToolSpec};
 use todo_tasks::{Role, Todo};
 use tokio::sync::watch;
+
+/// The task tools the chat assistant offers its model, over the use cases of `todo` (the same
+/// catalogue as the MCP server's).
+pub(crate) fn task_tools(todo: &Todo) -> Arc<dyn ToolBox> {
+    // Until the task tools' crate is wired in, the assistant has none (it says so when asked).
+    let _ = todo;
+    Arc::new(NoTools)
+}
+
+/// A tool box with nothing in it.
+struct NoTools;
+
+#[async_trait]
+impl ToolBox for NoTools {
+    fn specs(&self) -> Vec<ToolSpec> {
+        Vec::new()
+    }
+
+    async fn call(
+        &self,
+        _user: &UserId,
+        name: &str,
+        _arguments: serde_json::Value,
+    ) -> Result<serde_json::Value, ToolError> {
+        Err(ToolError::Unknown(name.to_owned()))
+    }
+}
 
 /// The share of one role in an app.
 pub(crate) struct Part {
@@ -27,9 +56,9 @@ pub(crate) struct Part {
 }
 
 impl Part {
-    /// The part of `role` over the use cases of `todo`; `draining` turns true when the app
-    /// begins to stop (open WebSockets then close with 1001).
-    pub(crate) fn of(role: Role, todo: &Todo, draining: &watch::Receiver<bool>) -> Self {
+    /// The part of `role` over the use cases of `todo` and the chat assistant `chat`;
+    /// `draining` turns true when the app begins to stop (open WebSockets then close with 1001).
+    pub(crate) fn of(role: Role, todo: &Todo, chat: &Arc<dyn ChatService>, draining: &watch::Receiver<bool>) -> Self {
         let base = Self {
             routes: Router::new(),
             subscriptions: todo.subscriptions(&[role]),
@@ -39,9 +68,12 @@ impl Part {
             publishes: false,
         };
         match role {
-            // Task commands write task events; conversations live in the state store.
+            // Task commands write task events; conversations live in the state store, and the
+            // chat assistant keeps its turns there.
             Role::Backend => Self {
-                routes: tasks::routes(todo.tasks.clone()).merge(conversations::routes(todo.conversations.clone())),
+                routes: tasks::routes(todo.tasks.clone())
+                    .merge(conversations::routes(todo.conversations.clone()))
+                    .merge(chat::routes(chat.clone())),
                 publishes: true,
                 ..base
             },
