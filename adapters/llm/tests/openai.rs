@@ -287,3 +287,48 @@ async fn a_server_that_does_not_stream_is_read_whole() {
         [ToolCall { id: "call_1".into(), name: "add_task".into(), arguments: json!({"title": "milk"}) }]
     );
 }
+
+/// A log sink for one test: everything written at any level.
+#[derive(Clone, Default)]
+struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_key_is_in_no_log_line_no_error_and_no_debug_output() {
+    let sink = Sink::default();
+    let writer = sink.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _logging = tracing::subscriber::set_default(subscriber);
+
+    let api = ScriptedApi::start().await;
+    api.reply(Reply::text(&["Hi"]));
+    api.reply(Reply::error(401, &format!("Incorrect API key provided: {KEY}")));
+    api.reply(Reply::error(400, "Unrecognized request argument"));
+    let config = config(&api);
+    let model = model(&api);
+    let (parts, _) = read(&model, asking("hi")).await.unwrap();
+    assert_eq!(text(&parts), "Hi");
+    let refused = read(&model, asking("hi")).await.map(|_| ()).unwrap_err();
+    let bad = read(&model, asking("hi")).await.map(|_| ()).unwrap_err();
+
+    let logged = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+    assert!(logged.contains("asking the model"), "the test sees the adapter's log: {logged}");
+    for shown in [logged, refused.to_string(), bad.to_string(), format!("{model:?}"), format!("{config:?}")] {
+        assert!(!shown.contains(KEY), "the key shown in {shown}");
+    }
+    assert_eq!(api.asked()[1].authorization.as_deref(), Some(format!("Bearer {KEY}").as_str()), "yet it is sent");
+}

@@ -7,11 +7,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use axum::Router;
 use todo_adapter_dapr::{DEFAULT_PUBSUB, DaprApp, Listed};
-use todo_adapter_llm::{OpenAiChat, Unconfigured};
 use todo_auth::{Guard, WhenUnconfigured, guard};
 use todo_http_server::health::{self, Readiness};
-use todo_ports::{ChatModel, ChatService, Clock, SystemClock, ToolBox};
-use todo_tasks::{Chat, Todo};
+use todo_ports::{Clock, SystemClock, ToolBox};
+use todo_tasks::Todo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -36,7 +35,7 @@ impl Runtime {
     /// An app configured by `config`, on the system clock, the assistant offering the task
     /// tools.
     pub fn new(config: Config) -> Self {
-        Self { config, clock: Arc::new(SystemClock), tools: Arc::new(crate::parts::task_tools) }
+        Self { config, clock: Arc::new(SystemClock), tools: Arc::new(crate::assistant::task_tools) }
     }
 
     /// The same app on another clock (tests that compare runs at chosen instants).
@@ -63,7 +62,7 @@ impl Runtime {
         let auth = Guard::from_config(&config.auth, WhenUnconfigured::Refuse)?;
         let adapters = Adapters::build(&config).await?;
         let todo = Todo::new(adapters.ports(self.clock.clone()));
-        let chat = chat(&config, &todo, (self.tools)(&todo), self.clock)?;
+        let chat = crate::assistant::chat(&config, &todo, (self.tools)(&todo), self.clock)?;
         let (drain, draining) = watch::channel(false);
         let parts: Vec<Part> = config.roles.iter().map(|role| Part::of(*role, &todo, &chat, &draining)).collect();
         let (stop, stopped) = watch::channel(false);
@@ -96,21 +95,6 @@ impl Runtime {
         tracing::info!(service = config.service.app_id(), "stopped");
         Ok(served?)
     }
-}
-
-/// The chat assistant over the app's conversations, asking the configured model (or none:
-/// every turn is then refused with what to set) and running `tools`.
-fn chat(
-    config: &Config,
-    todo: &Todo,
-    tools: Arc<dyn ToolBox>,
-    clock: Arc<dyn Clock>,
-) -> Result<Arc<dyn ChatService>, Error> {
-    let model: Arc<dyn ChatModel> = match &config.llm {
-        Some(llm) => Arc::new(OpenAiChat::new(llm)?),
-        None => Arc::new(Unconfigured),
-    };
-    Ok(Arc::new(Chat::new(todo.conversations.clone(), model, tools, clock)))
 }
 
 /// The routes the sidecar calls: the subscriptions of the parts, their jobs and the cron

@@ -3,41 +3,12 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use axum::Router;
 use todo_adapter_rest::routes::{activity, chat, conversations, tasks};
 use todo_adapter_websocket::SocketConfig;
-use todo_ports::model::UserId;
-use todo_ports::{ChatService, JobHandler, Subscription, SweepService, ToolBox, ToolError, ToolSpec};
+use todo_ports::{ChatService, JobHandler, Subscription, SweepService};
 use todo_tasks::{Role, Todo};
 use tokio::sync::watch;
-
-/// The task tools the chat assistant offers its model, over the use cases of `todo` (the same
-/// catalogue as the MCP server's).
-pub(crate) fn task_tools(todo: &Todo) -> Arc<dyn ToolBox> {
-    // Until the task tools' crate is wired in, the assistant has none (it says so when asked).
-    let _ = todo;
-    Arc::new(NoTools)
-}
-
-/// A tool box with nothing in it.
-struct NoTools;
-
-#[async_trait]
-impl ToolBox for NoTools {
-    fn specs(&self) -> Vec<ToolSpec> {
-        Vec::new()
-    }
-
-    async fn call(
-        &self,
-        _user: &UserId,
-        name: &str,
-        _arguments: serde_json::Value,
-    ) -> Result<serde_json::Value, ToolError> {
-        Err(ToolError::Unknown(name.to_owned()))
-    }
-}
 
 /// The share of one role in an app.
 pub(crate) struct Part {

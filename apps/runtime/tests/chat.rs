@@ -283,3 +283,110 @@ async fn an_answer_streaming_longer_than_the_idle_timeout_is_not_cut() {
     assert_eq!((text.as_str(), events.last().map(|(e, _)| e.as_str())), ("abcdef", Some("done")), "{}", answer.body);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_model_that_fails_before_answering_is_a_json_error_and_after_it_an_error_event() {
+    let api = ScriptedApi::start().await;
+    let mut settings = model_settings(&api);
+    settings.push(("LLM_TIMEOUT_SECS", "1".to_owned()));
+    let app = App::start(&vars(&settings)).await;
+
+    // A 5xx before anything happened: 503, nothing stored.
+    api.reply(Reply::error(500, "The server had an error while processing your request"));
+    let failed = app.chat("alice", "s1", "hello").await;
+    assert_eq!(failed.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(failed.json()["error"]["code"], "model_unavailable");
+    assert!(!failed.body.contains("processing your request"), "the API's words stay in the log: {}", failed.body);
+
+    // No answer within LLM_TIMEOUT_SECS: the same.
+    api.reply(Reply::text(&["too late"]).delayed(Duration::from_secs(3)));
+    let slow = app.chat("alice", "s1", "hello").await;
+    assert_eq!(
+        (slow.status, slow.json()["error"]["code"].clone()),
+        (StatusCode::SERVICE_UNAVAILABLE, json!("model_unavailable"))
+    );
+    assert_eq!(app.send(Method::GET, "/api/alice/conversations/s1", None, None).await.status, StatusCode::NOT_FOUND);
+
+    // Output that is not the format's: 502 saying so.
+    api.reply(Reply::events(&["{\"choices\": [{\"index\": 0, \"delta\": {\"content\": 7}}]}"]));
+    let garbage = app.chat("alice", "s1", "hello").await;
+    assert_eq!(garbage.status, StatusCode::BAD_GATEWAY);
+    let error = garbage.json()["error"].clone();
+    assert_eq!(
+        error,
+        json!({"code": "model_failed", "message": "the assistant's model answered something unreadable"})
+    );
+
+    // A 5xx once a tool ran: the stream has begun, so an error event; the tool's task stays, and
+    // the conversation says what it did.
+    api.reply(Reply::tool_calls("", &[("call_1", "add_task", json!({"title": "Buy milk"}))]));
+    api.reply(Reply::error(503, "The engine is currently overloaded"));
+    let cut = app.chat("alice", "s1", "add milk").await;
+    assert_eq!(cut.status, StatusCode::OK);
+    let events = cut.events();
+    let names: Vec<&str> = events.iter().map(|(e, _)| e.as_str()).collect();
+    assert_eq!(names, ["tool", "error"], "{}", cut.body);
+    assert_eq!(events[1].1["error"]["code"], "model_unavailable");
+    let tasks = app.send(Method::GET, "/api/alice/tasks", None, None).await.json();
+    assert_eq!(tasks["items"][0]["title"], "Buy milk");
+    let conversation = app.send(Method::GET, "/api/alice/conversations/s1", None, None).await.json();
+    let roles: Vec<&str> =
+        conversation["messages"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["user", "assistant", "tool"]);
+    assert_eq!(api.unused(), 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_model_that_never_stops_calling_tools_is_stopped_after_eight_rounds() {
+    let api = ScriptedApi::start().await;
+    let settings = model_settings(&api);
+    let app = App::start(&vars(&settings)).await;
+    for round in 0..8 {
+        api.reply(Reply::tool_calls("", &[(&format!("call_{round}"), "list_tasks", json!({}))]));
+    }
+    let answer = app.chat("alice", "s1", "list my tasks, forever").await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let events = answer.events();
+    let names: Vec<&str> = events.iter().map(|(e, _)| e.as_str()).collect();
+    assert_eq!(names, [vec!["tool"; 7], vec!["error"]].concat(), "{}", answer.body);
+    assert_eq!(events[7].1["error"]["code"], "too_many_rounds");
+    let asked = api.asked();
+    assert_eq!(asked.len(), 8, "asked eight times, then stopped");
+    assert!(asked[..7].iter().all(|a| a.tool_names() == ["add_task", "list_tasks"]));
+    assert!(asked[7].tool_names().is_empty(), "the last round offers no tool, so that the model answers");
+    assert_eq!(app.calls.lock().unwrap().len(), 7, "the call of the last round is not run");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn two_tabs_chatting_at_once_in_one_session_lose_no_message() {
+    let api = ScriptedApi::start().await;
+    let settings = model_settings(&api);
+    let app = App::start(&vars(&settings)).await;
+    // Both answers come late, so that both turns read the conversation before either writes.
+    api.reply(Reply::text(&["answer"]).delayed(Duration::from_millis(300)));
+    api.reply(Reply::text(&["answer"]).delayed(Duration::from_millis(300)));
+    let (one, two) = tokio::join!(app.chat("alice", "s1", "from tab one"), app.chat("alice", "s1", "from tab two"));
+    for tab in [&one, &two] {
+        assert_eq!(tab.events().last().unwrap().0, "done", "{}", tab.body);
+    }
+    let asked = api.asked();
+    assert!(asked.iter().all(|a| a.messages().len() == 2), "neither turn saw the other: they overlapped");
+    let conversation = app.send(Method::GET, "/api/alice/conversations/s1", None, None).await.json();
+    let messages = conversation["messages"].as_array().unwrap();
+    let said: Vec<(&str, &str)> =
+        messages.iter().map(|m| (m["role"].as_str().unwrap(), m["content"].as_str().unwrap())).collect();
+    assert!(
+        said == [("user", "from tab one"), ("assistant", "answer"), ("user", "from tab two"), ("assistant", "answer")]
+            || said
+                == [
+                    ("user", "from tab two"),
+                    ("assistant", "answer"),
+                    ("user", "from tab one"),
+                    ("assistant", "answer")
+                ],
+        "both turns, each in one piece: {said:?}"
+    );
+    app.stop().await;
+}

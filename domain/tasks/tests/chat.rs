@@ -12,10 +12,10 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
-use support::{System, user};
+use support::{System, eventually, user};
 use time::OffsetDateTime;
 use time::macros::datetime;
-use todo_ports::model::{ConversationKey, Role, SessionId, TaskPatch, ToolCall, UserId};
+use todo_ports::model::{ConversationKey, Event, Role, SessionId, TaskPatch, ToolCall, Topic, UserId};
 use todo_ports::{
     ChatError, ChatEvent, ChatMessage, ChatModel, ChatRequest, ChatService, Clock, Completion, CompletionPart,
     ConversationService, MessageInput, ModelError, ServiceError, TaskQuery, TaskService, ToolBox, ToolError, ToolSpec,
@@ -199,6 +199,14 @@ async fn a_turn_runs_the_tools_the_model_calls_as_the_user_and_stores_every_mess
     assert_eq!(tasks.items.iter().map(|t| t.title.as_str()).collect::<Vec<_>>(), ["Buy milk"], "a real task");
     assert_eq!(tools.calls(), [(user("ada"), "add_task".into(), json!({"title": "Buy milk"}))], "as the user");
     let id = tasks.items[0].id.0;
+    // Through the use case, so its event is published like a REST call's.
+    eventually("the task's creation event", async || !system.published(Topic::TaskEvents, "task.created").is_empty())
+        .await;
+    let created = system.published(Topic::TaskEvents, "task.created");
+    assert!(
+        matches!(&created[..], [Event::Task(e)] if e.data.id.0 == id && e.data.user_id == user("ada")),
+        "{created:?}"
+    );
 
     let ChatEvent::Tool(report) = &events[0] else { panic!("the tool call first: {events:?}") };
     assert_eq!((report.call.name.as_str(), &report.outcome), ("add_task", &Ok(json!({"id": id, "title": "Buy milk"}))));
