@@ -342,11 +342,8 @@ impl Reading {
     /// A whole answer from a server that did not stream.
     async fn whole(&mut self) -> Result<Vec<CompletionPart>, ModelError> {
         let mut bytes = Vec::new();
-        loop {
-            match self.read().await? {
-                Read::Bytes(b) => bytes.extend_from_slice(&b),
-                Read::End => break,
-            }
+        while let Read::Bytes(b) = self.read().await? {
+            bytes.extend_from_slice(&b);
         }
         let whole: Whole = serde_json::from_slice(&bytes)
             .map_err(|e| ModelError::Malformed(format!("the answer is not the format's: {e}")))?;

@@ -131,9 +131,12 @@ async fn without_a_model_the_answer_is_503_saying_what_to_set() {
     );
 }
 
+/// A failure of the service, and the status and code it must be answered with.
+type Case = (fn() -> ChatError, StatusCode, &'static str);
+
 #[tokio::test]
 async fn a_refusal_before_anything_happened_has_its_own_status() {
-    let cases: [(fn() -> ChatError, StatusCode, &str); 4] = [
+    let cases: [Case; 4] = [
         (
             || ChatError::Invalid(todo_ports::model::ValidationError::new("message", "must not be empty")),
             StatusCode::UNPROCESSABLE_ENTITY,
