@@ -11,6 +11,8 @@ The render test (infra/helm/check) reads the code's own tables and compares.
               service, the seeds' one exception), audit, notifications, or none
   components  the Dapr components it uses; each component's `scopes` are computed from this
   invokes     app ids it calls through Dapr service invocation (NetworkPolicy)
+  connects    app ids whose app port it calls directly, without Dapr (the frontend relays the
+              live feed's WebSocket from the sync service: invocation carries no upgrade)
   public      reached from outside the cluster through the Ingress
 */}}
 {{- define "todo.services" -}}
@@ -57,6 +59,7 @@ frontend:
   database: ""
   components: []
   invokes: [backend, audit-service, notification-service]
+  connects: [websocket-sync-service]
   public: true
 {{- end -}}
 
@@ -187,6 +190,13 @@ app.kubernetes.io/instance: {{ (index . 0).Release.Name }}
 {{- if and (not .Values.auth.jwksUrl) (not .Values.auth.jwtSecret.name) -}}
 {{- fail "authentication must be on: set auth.jwksUrl or auth.jwtSecret (a Secret reference); every app listens beyond loopback" -}}
 {{- end -}}
+{{- $fe := .Values.services.frontend -}}
+{{- if and $fe.enabled (not $fe.oidc.issuerUrl) -}}
+{{- fail "services.frontend.oidc.issuerUrl: the frontend signs users in with an OpenID Connect provider (its development sign-in works on loopback only)" -}}
+{{- end -}}
+{{- if and $fe.enabled (not $fe.sessionKeySecret.name) -}}
+{{- fail "services.frontend.sessionKeySecret.name: the Secret holding the key the frontend's replicas seal session cookies with" -}}
+{{- end -}}
 {{- if not .Values.secrets.appApiToken.name -}}
 {{- fail "secrets.appApiToken.name: the Secret (key `token`) holding the token the sidecars present to their apps" -}}
 {{- end -}}
@@ -201,5 +211,15 @@ app.kubernetes.io/instance: {{ (index . 0).Release.Name }}
 {{- end -}}
 {{- if and (eq .Values.statestore.type "redis") (not .Values.redis.enabled) (not .Values.statestore.redis.host) -}}
 {{- fail "statestore.type redis needs redis.enabled or statestore.redis.host" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The URL users reach the frontend at: services.frontend.publicUrl, else the Ingress host. */}}
+{{- define "todo.publicUrl" -}}
+{{- $fe := .Values.services.frontend -}}
+{{- if $fe.publicUrl -}}
+{{- trimSuffix "/" $fe.publicUrl -}}
+{{- else -}}
+{{- printf "%s://%s" (ternary "https" "http" (not (empty .Values.ingress.tls.secretName))) (required "services.frontend.publicUrl or ingress.host" .Values.ingress.host) -}}
 {{- end -}}
 {{- end -}}
