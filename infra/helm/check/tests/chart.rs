@@ -468,12 +468,17 @@ fn the_frontend_relays_the_live_feed_from_the_sync_service_and_signs_in_through_
                 .find(|v| v["name"] == name)
                 .unwrap_or_else(|| panic!("{values}: no {name}"))
         };
-        for secret in ["SESSION_KEY", "OIDC_CLIENT_SECRET", "AUTH_JWT_SECRET"] {
-            if secret == "AUTH_JWT_SECRET" && *values == "values-cloud.yaml" {
-                continue; // the cloud values verify tokens against a key set
-            }
+        for secret in ["SESSION_KEY", "OIDC_CLIENT_SECRET"] {
             assert!(raw(secret).pointer("/valueFrom/secretKeyRef").is_some(), "{values}: {secret} from a Secret");
         }
+        // The services verify the ID tokens the sign-in gets: the provider's key set and issuer,
+        // the frontend's client id as audience, the same claim naming the user.
+        let backend = env_of(app_container(deployment(m, Service::Backend.app_id()), Service::Backend.default_port()));
+        let frontend = env_of(c);
+        assert!(backend.get("AUTH_JWKS_URL").is_some_and(|u| u.starts_with("https://")), "{values}: {backend:?}");
+        assert_eq!(backend.get("AUTH_ISSUER"), frontend.get("OIDC_ISSUER_URL"), "{values}");
+        assert_eq!(backend.get("AUTH_AUDIENCE"), frontend.get("OIDC_CLIENT_ID"), "{values}");
+        assert_eq!(backend.get("AUTH_USER_CLAIM"), frontend.get("OIDC_USER_CLAIM"), "{values}");
         // SYNC_URL names the sync service's Service, on a port that Service has, in this namespace.
         let sync_url = str_at(raw("SYNC_URL"), "/value");
         let sync = m.of_kind("Service").find(|s| s["spec"]["selector"]["app.kubernetes.io/name"] == sync_id).unwrap();
@@ -503,11 +508,13 @@ fn the_frontend_relays_the_live_feed_from_the_sync_service_and_signs_in_through_
 fn the_chart_refuses_values_that_would_run_without_authentication_or_a_broker() {
     let Some(helm) = helm_or_skip() else { return };
     for (sets, why) in [
-        (&["auth.jwtSecret.name="][..], "authentication must be on"),
+        (&["auth.jwksUrl=", "auth.jwtSecret.name="][..], "authentication must be on"),
         (&["kafka.strimzi.enabled=false"][..], "a Kafka is needed"),
         (&["secrets.appApiToken.name="][..], "secrets.appApiToken.name"),
         (&["services.frontend.oidc.issuerUrl="][..], "services.frontend.oidc.issuerUrl"),
         (&["services.frontend.sessionKeySecret.name="][..], "services.frontend.sessionKeySecret.name"),
+        (&["ingress.tls.secretName="][..], "public URL must be https"),
+        (&["services.frontend.oidc.issuerUrl=http://dex.example.com"][..], "issuerUrl must be https"),
     ] {
         match Manifests::render(&helm, &[], sets) {
             Err(RenderError::Refused { stderr }) => assert!(stderr.contains(why), "{sets:?}: {stderr}"),

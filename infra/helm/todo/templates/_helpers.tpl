@@ -194,6 +194,15 @@ app.kubernetes.io/instance: {{ (index . 0).Release.Name }}
 {{- if and $fe.enabled (not $fe.oidc.issuerUrl) -}}
 {{- fail "services.frontend.oidc.issuerUrl: the frontend signs users in with an OpenID Connect provider (its development sign-in works on loopback only)" -}}
 {{- end -}}
+{{- if $fe.enabled -}}
+{{- $secure := "^(https://|http://(127\\.0\\.0\\.1|localhost|\\[::1\\])([:/]|$))" -}}
+{{- if not (regexMatch $secure $fe.oidc.issuerUrl) -}}
+{{- fail "services.frontend.oidc.issuerUrl must be https (http only on a loopback host)" -}}
+{{- end -}}
+{{- if not (regexMatch $secure (include "todo.publicUrl" .)) -}}
+{{- fail "the frontend's public URL must be https for its sign-in: set ingress.tls.secretName, or services.frontend.publicUrl to an https URL (http only on a loopback host)" -}}
+{{- end -}}
+{{- end -}}
 {{- if and $fe.enabled (not $fe.sessionKeySecret.name) -}}
 {{- fail "services.frontend.sessionKeySecret.name: the Secret holding the key the frontend's replicas seal session cookies with" -}}
 {{- end -}}
