@@ -55,6 +55,10 @@ pub trait ToolBox: Send + Sync {
     ///
     /// # Errors
     /// [`ToolError`]: why it did nothing (or, for `Unavailable`, may not have).
-    async fn call(&self, user: &UserId, name: &str, arguments: serde_json::Value)
-    -> Result<serde_json::Value, ToolError>;
+    async fn call(
+        &self,
+        user: &UserId,
+        name: &str,
+        arguments: serde_json::Value,
+    ) -> Result<serde_json::Value, ToolError>;
 }
