@@ -478,7 +478,8 @@ $('chat-form').addEventListener('submit', async (ev) => {
     if (!res.ok || !(res.headers.get('content-type') || '').startsWith('text/event-stream')) {
       const data = await res.json().catch(() => null);
       answer.className = 'error';
-      answer.textContent = (data && data.error && data.error.message) || 'The assistant failed (' + res.status + ').';
+      answer.textContent = res.status === 404 ? 'There is no assistant on this server.'
+        : (data && data.error && data.error.message) || 'The assistant failed (' + res.status + ').';
       return;
     }
     const reader = res.body.getReader();
