@@ -6,7 +6,8 @@
 //! # Layout
 //! - [`FrontendConfig`]: the settings, read once.
 //! - [`Sidecar`] (`sidecar`): the services through the sidecar, and which calls it may retry.
-//! - [`oidc_flow`]: where the OpenID Connect relying party plugs in.
+//! - [`oidc_flow`]: the OpenID Connect relying party (`todo-adapter-oidc`) behind the UI's
+//!   `/auth/login` and `/auth/callback`.
 //! - [`run`] and [`serve`]: the server until shutdown.
 
 mod sidecar;
@@ -17,9 +18,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use secrecy::SecretString;
 use todo_adapter_dapr::{DaprConfig, SidecarClient};
-use todo_adapter_web::{LiveFeed, OidcFlow, Web, WebConfig};
+use todo_adapter_oidc::{Oidc, OidcConfig, OidcError};
+use todo_adapter_web::{LiveFeed, OidcFlow, PendingLogin, SignInError, SignedIn, Web, WebConfig};
 use todo_auth::AuthConfig;
 use todo_http_server::ServerConfig;
 use todo_http_server::health::{self, Readiness};
@@ -62,20 +63,9 @@ pub enum ConfigError {
     /// The UI's settings are wrong.
     #[error(transparent)]
     Web(#[from] todo_adapter_web::WebConfigError),
-}
-
-/// The OpenID Connect provider and this app's registration with it (`OIDC_ISSUER_URL`,
-/// `OIDC_CLIENT_ID`, `OIDC_CLIENT_SECRET`, `OIDC_REDIRECT_URL`). `Debug` shows no secret.
-#[derive(Debug, Clone)]
-pub struct OidcSettings {
-    /// The issuer, whose `/.well-known/openid-configuration` is discovered.
-    pub issuer_url: String,
-    /// The client id.
-    pub client_id: String,
-    /// The client secret (a confidential client; PKCE is used as well).
-    pub client_secret: Option<SecretString>,
-    /// The callback URL registered with the provider: `…/auth/callback` of this app.
-    pub redirect_url: String,
+    /// The `OIDC_*` settings are wrong, or some of them are missing.
+    #[error(transparent)]
+    Oidc(#[from] todo_adapter_oidc::OidcConfigError),
 }
 
 /// Everything the frontend is configured with. `Debug` shows no secret.
@@ -94,8 +84,9 @@ pub struct FrontendConfig {
     /// How the services verify tokens (`AUTH_JWT_SECRET`, `AUTH_ISSUER`, …): what the
     /// development sign-in signs with.
     pub auth: AuthConfig,
-    /// The OpenID Connect sign-in, when `OIDC_ISSUER_URL` is set.
-    pub oidc: Option<OidcSettings>,
+    /// The OpenID Connect sign-in (`OIDC_ISSUER_URL`, `OIDC_CLIENT_ID`, `OIDC_CLIENT_SECRET`,
+    /// `OIDC_REDIRECT_URL`, `OIDC_USER_CLAIM`), when they are set.
+    pub oidc: Option<OidcConfig>,
     /// The HTTP server's limits (the defaults of `todo-http-server`).
     pub server: ServerConfig,
 }
@@ -132,19 +123,7 @@ impl FrontendConfig {
         if web.dev_sign_in {
             todo_runtime::ui::dev_tokens(&auth).map_err(|why| invalid("AUTH_DEV_SIGNER", &why))?;
         }
-        let oidc = match get("OIDC_ISSUER_URL") {
-            None => None,
-            Some(issuer_url) => {
-                let required =
-                    |key: &'static str| get(key).ok_or_else(|| invalid(key, "required with OIDC_ISSUER_URL"));
-                Some(OidcSettings {
-                    issuer_url,
-                    client_id: required("OIDC_CLIENT_ID")?,
-                    client_secret: get("OIDC_CLIENT_SECRET").map(SecretString::from),
-                    redirect_url: required("OIDC_REDIRECT_URL")?,
-                })
-            }
-        };
+        let oidc = OidcConfig::from_lookup(&lookup)?;
         if oidc.is_none() && !web.dev_sign_in {
             return Err(invalid(
                 "OIDC_ISSUER_URL",
@@ -164,18 +143,55 @@ impl FrontendConfig {
     }
 }
 
-/// The OpenID Connect relying party for `settings`: the hook where `todo-adapter-oidc` plugs in
-/// (discovery, then [`OidcFlow::begin`] / [`OidcFlow::finish`] over its `begin` and `finish`).
+/// The OpenID Connect relying party for `config`, its provider discovered: the UI's
+/// `/auth/login` sends the browser to the provider (authorization code, PKCE `S256`), and
+/// `/auth/callback` exchanges the code for the ID token the services verify.
 ///
 /// # Errors
-/// Discovery failing; until the relying party is wired in, always (the frontend then refuses to
-/// start with `OIDC_ISSUER_URL` set rather than offer a sign-in that cannot work).
-pub async fn oidc_flow(settings: &OidcSettings) -> Result<Arc<dyn OidcFlow>, Error> {
-    Err(format!(
-        "OIDC_ISSUER_URL={}: this build has no OpenID Connect relying party yet (todo-adapter-oidc)",
-        settings.issuer_url
-    )
-    .into())
+/// The provider's discovery document cannot be had or is not what the protocol requires.
+pub async fn oidc_flow(config: OidcConfig) -> Result<Arc<dyn OidcFlow>, Error> {
+    let issuer = config.issuer.clone();
+    let oidc = Oidc::discover(config).await.map_err(|e| format!("OIDC_ISSUER_URL={issuer}: {e}"))?;
+    Ok(Arc::new(Provider(oidc)))
+}
+
+/// `todo-adapter-oidc`'s relying party as the UI's [`OidcFlow`].
+struct Provider(Oidc);
+
+/// What a sign-in error means to the UI: the provider unavailable or misconfigured (try later),
+/// or this attempt refused (sign in again).
+fn sign_in_error(e: OidcError) -> SignInError {
+    match e {
+        OidcError::Unavailable(_) | OidcError::Provider(_) | OidcError::Internal(_) => {
+            SignInError::Unavailable(e.to_string())
+        }
+        OidcError::BadCallback(_)
+        | OidcError::StateMismatch
+        | OidcError::Denied { .. }
+        | OidcError::InvalidIdToken(_) => SignInError::Refused(e.to_string()),
+    }
+}
+
+#[async_trait]
+impl OidcFlow for Provider {
+    async fn begin(&self) -> Result<(String, PendingLogin), SignInError> {
+        let (url, pending) = self.0.begin().map_err(sign_in_error)?;
+        // `v1.<state>.<nonce>.<verifier>`, as `PendingLogin::encode` documents it.
+        let encoded = pending.encode();
+        let mut parts = encoded.split('.').skip(1).map(str::to_owned);
+        let (Some(state), Some(nonce), Some(verifier)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(SignInError::Unavailable("the pending sign-in could not be kept".into()));
+        };
+        Ok((url, PendingLogin { state, nonce, verifier }))
+    }
+
+    async fn finish(&self, pending: PendingLogin, code: &str, state: &str) -> Result<SignedIn, SignInError> {
+        let encoded = format!("v1.{}.{}.{}", pending.state, pending.nonce, pending.verifier);
+        let pending = todo_adapter_oidc::PendingLogin::decode(&encoded)
+            .ok_or_else(|| SignInError::Refused("a damaged pending sign-in".into()))?;
+        let signed_in = self.0.finish(&pending, code, state).await.map_err(sign_in_error)?;
+        Ok(SignedIn { token: signed_in.id_token, user_id: signed_in.user_id, expires_at: signed_in.expires_at })
+    }
 }
 
 /// Runs the frontend `config` describes on `listener` until `shutdown` completes; relayed live
@@ -196,8 +212,8 @@ pub async fn run(
     if config.web.dev_sign_in {
         web = web.with_dev_tokens(todo_runtime::ui::dev_tokens(&config.auth)?);
     }
-    if let Some(settings) = &config.oidc {
-        web = web.with_oidc(oidc_flow(settings).await?);
+    if let Some(oidc) = &config.oidc {
+        web = web.with_oidc(oidc_flow(oidc.clone()).await?);
     }
     let checks: Vec<Arc<dyn Readiness>> = vec![Arc::new(SidecarReady(client.clone()))];
     let router = health::routes(checks).merge(web.router());
@@ -302,7 +318,7 @@ mod tests {
     fn oidc_needs_its_client_settings() {
         let oidc = [("OIDC_ISSUER_URL", "https://idp.example.com"), ("OIDC_CLIENT_ID", "todo")];
         let e = read(&oidc).unwrap_err();
-        assert!(e.to_string().starts_with("OIDC_REDIRECT_URL"), "{e}");
+        assert!(e.to_string().starts_with("OIDC_CLIENT_SECRET is not set"), "{e}");
         let mut all = oidc.to_vec();
         all.extend([("OIDC_REDIRECT_URL", "https://todo.example.com/auth/callback"), ("OIDC_CLIENT_SECRET", "s3cret")]);
         let c = read(&all).unwrap();
