@@ -144,7 +144,7 @@ fn origin_of(url: &str) -> Result<String, WebConfigError> {
         return Err(bad("must start with http:// or https://"));
     }
     let authority = uri.authority().ok_or_else(|| bad("must name a host"))?;
-    if uri.path().trim_end_matches('/') != "" || uri.query().is_some() {
+    if !uri.path().trim_end_matches('/').is_empty() || uri.query().is_some() {
         return Err(bad("must be an origin only: no path or query"));
     }
     Ok(format!("{scheme}://{}", authority.as_str().to_ascii_lowercase()))

@@ -65,7 +65,7 @@ impl LiveFeed {
             return Err(format!("{url:?} is not an http(s):// or ws(s):// URL"));
         };
         let uri: http::Uri = base.parse().map_err(|e| format!("{url:?}: {e}"))?;
-        if uri.host().is_none() || uri.path().trim_matches('/') != "" {
+        if uri.host().is_none() || !uri.path().trim_matches('/').is_empty() {
             return Err(format!("{url:?} must name a host and no path"));
         }
         if base.starts_with("wss://") {

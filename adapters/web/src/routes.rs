@@ -95,16 +95,17 @@ impl Web {
 
     /// The session of a request that must be signed in (and, for a state-changing method,
     /// same-origin with the session's CSRF token).
-    fn signed_in(&self, method: &Method, headers: &HeaderMap) -> Result<Session, Response> {
+    /// The refusal is boxed: a `Response` is large, and the happy path should not carry it.
+    fn signed_in(&self, method: &Method, headers: &HeaderMap) -> Result<Session, Box<Response>> {
         let Some(session) = self.cookies.session(headers, Self::now()) else {
-            return Err(self.signed_out(headers, "sign in first"));
+            return Err(Box::new(self.signed_out(headers, "sign in first")));
         };
         if !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
-            self.same_origin(headers).map_err(IntoResponse::into_response)?;
+            self.same_origin(headers).map_err(|e| Box::new(e.into_response()))?;
             let sent = headers.get(X_CSRF_TOKEN).map(HeaderValue::as_bytes).unwrap_or_default();
             if !bool::from(sent.ct_eq(session.csrf().as_bytes())) {
                 tracing::info!(user_id = %session.user, "request refused: no or wrong CSRF token");
-                return Err(ApiError::forbidden("missing or wrong X-CSRF-Token").into_response());
+                return Err(Box::new(ApiError::forbidden("missing or wrong X-CSRF-Token").into_response()));
             }
         }
         Ok(session)
@@ -274,7 +275,7 @@ async fn sign_out(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
         if web.cookies.session(&headers, Web::now()).is_some()
             && let Err(refused) = web.signed_in(&Method::POST, &headers)
         {
-            return refused;
+            return *refused;
         }
     } else if let Err(refused) = web.same_origin(&headers) {
         return refused.into_response();
@@ -324,7 +325,7 @@ async fn relay(
 ) -> Response {
     let session = match web.signed_in(&method, &headers) {
         Ok(session) => session,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let Some((service, path)) = target(&rest, &session.user) else {
         return ApiError::not_found("route").into_response();
@@ -387,7 +388,7 @@ async fn socket(
 ) -> Response {
     let session = match web.signed_in(&Method::GET, &headers) {
         Ok(session) => session,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     // A browser always sends Origin on a WebSocket handshake: refuse other sites' pages.
     if let Err(refused) = web.same_origin(&headers) {
