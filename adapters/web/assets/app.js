@@ -50,7 +50,8 @@ function unavailable(key, err, job) {
   outage.jobs.set(key, job);
   const delay = backoff(outage.attempt++);
   const banner = $('banner');
-  banner.textContent = (err.error.message || 'A service is unavailable') + ' Retrying in ' + Math.ceil(delay / 1000) + ' s…';
+  const what = (err.error.message || 'a service is unavailable').replace(/[;.,]?\s*retrying shortly\.?$/i, '');
+  banner.textContent = what.charAt(0).toUpperCase() + what.slice(1) + '; retrying in ' + Math.ceil(delay / 1000) + ' s…';
   banner.hidden = false;
   clearTimeout(outage.timer);
   outage.timer = setTimeout(() => {

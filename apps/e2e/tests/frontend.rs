@@ -131,7 +131,7 @@ async fn the_frontend_reaches_the_backend_through_its_sidecar_and_rides_out_an_o
         browser.goto(&format!("{}/", split.url("frontend", 0))).await;
         let banner = "!document.getElementById('banner').hidden \
                       && /unavailable/.test(document.getElementById('banner').textContent) \
-                      && /Retrying/.test(document.getElementById('banner').textContent)";
+                      && /retrying in/.test(document.getElementById('banner').textContent)";
         browser.wait_until("the outage banner", banner, PATIENCE).await;
         println!("the page during the outage: {}", browser.find("#banner").await.text().await.unwrap());
         browser.js("window.__sameDocument = 'still here';", vec![]).await;
