@@ -7,6 +7,7 @@
 pub use todo_model as model;
 
 mod bus;
+mod chat;
 mod clock;
 mod error;
 mod identity;
@@ -20,6 +21,10 @@ mod tools;
 pub mod trace;
 
 pub use bus::{BatchPublishError, BusError, EventBus, EventHandler, HandlerError, Subscription};
+pub use chat::{
+    ChatError, ChatEvent, ChatMessage, ChatModel, ChatRequest, ChatService, Completion, CompletionPart, ModelError,
+    ToolFailure, ToolReport, TurnSummary,
+};
 pub use clock::{Clock, SystemClock};
 pub use error::BoxError;
 pub use identity::{Caller, IdentityError, TokenVerifier};
@@ -39,6 +44,7 @@ pub use tools::{ToolBox, ToolError, ToolSpec};
 #[cfg(feature = "testing")]
 pub use {
     bus::{MockEventBus, MockEventHandler},
+    chat::{MockChatModel, MockChatService},
     clock::MockClock,
     identity::MockTokenVerifier,
     ledger::{MockAuditLog, MockNotificationFeed},

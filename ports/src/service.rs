@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use serde_json::Value;
 use time::OffsetDateTime;
-use todo_model::{Conversation, ConversationKey, Role, Task, TaskId, TaskPatch, UserId, ValidationError};
+use todo_model::{Conversation, ConversationKey, Role, Task, TaskId, TaskPatch, ToolCall, UserId, ValidationError};
 
 use crate::{AuditPage, AuditQuery, BoxError, Notification, RepoError, StateError, TaskPage, TaskQuery};
 
@@ -77,6 +77,17 @@ pub struct MessageInput {
     pub content: String,
     /// When it was written; now when absent.
     pub timestamp: Option<OffsetDateTime>,
+    /// The tools an assistant message asks to run (see [`todo_model::Message`]).
+    pub tool_calls: Vec<ToolCall>,
+    /// The call a tool message answers.
+    pub tool_call_id: Option<String>,
+}
+
+impl MessageInput {
+    /// A plain message of `role` saying `content`, written now.
+    pub fn text(role: Role, content: impl Into<String>) -> Self {
+        Self { role, content: content.into(), timestamp: None, tool_calls: Vec::new(), tool_call_id: None }
+    }
 }
 
 /// Conversation state use cases.

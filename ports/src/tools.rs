@@ -19,7 +19,8 @@ pub struct ToolSpec {
 }
 
 /// Why a tool call did not do what it was asked. The first three are the caller's to fix and
-/// are shown to the model as a tool error, not a protocol failure.
+/// are shown to the model as a tool error, not a protocol failure. `Unavailable` and `Internal`
+/// carry their cause for the caller's log, not for the model.
 #[derive(Debug, thiserror::Error)]
 pub enum ToolError {
     /// No tool has this name.
@@ -51,7 +52,8 @@ pub trait ToolBox: Send + Sync {
     /// Every tool on offer.
     fn specs(&self) -> Vec<ToolSpec>;
 
-    /// Runs tool `name` with `arguments` (a JSON object) for `user`; its result is JSON.
+    /// Runs tool `name` with `arguments` (a JSON object) for `user`, the verified caller (never
+    /// an argument); its result is JSON.
     ///
     /// # Errors
     /// [`ToolError`]: why it did nothing (or, for `Unavailable`, may not have).

@@ -2,7 +2,7 @@
 //! idle deadlines, and JSON bodies on the error responses hyper writes on its own.
 //!
 //! * **Deadlines.** A connection is idle (waiting for a request), reading a request head (a
-//!   first byte came), or busy (a request is being served). Idle for
+//!   first byte came), or busy (a request is being served, until its response is written). Idle for
 //!   [`ServerConfig::idle_timeout`] or reading a head for [`ServerConfig::header_timeout`], its
 //!   next read fails with `TimedOut` and hyper closes it; a busy connection has no deadline here
 //!   (its body has one of its own, [`crate::body`]). Once a request is answered `101 Switching
@@ -105,8 +105,43 @@ impl ConnState {
     }
 }
 
-/// Marks a request done when dropped (its response is being written).
+/// Marks a request done when dropped: once its response has been written whole (see
+/// [`BusyBody`]), or at once for an upgraded connection.
 pub(crate) struct RequestGuard(Arc<ConnState>);
+
+/// A response body that keeps its request's connection busy until the body has been written
+/// (or dropped): a response that streams for long, such as server-sent events, is no idle
+/// connection, and its idle deadline starts once it is written.
+pub(crate) struct BusyBody {
+    inner: axum::body::Body,
+    _guard: RequestGuard,
+}
+
+impl BusyBody {
+    pub(crate) fn new(inner: axum::body::Body, guard: RequestGuard) -> Self {
+        Self { inner, _guard: guard }
+    }
+}
+
+impl http_body::Body for BusyBody {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
 
 impl Drop for RequestGuard {
     fn drop(&mut self) {

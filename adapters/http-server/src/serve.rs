@@ -20,7 +20,7 @@ use tower::ServiceExt;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::body::GuardedBody;
-use crate::conn::{ConnState, GuardedStream};
+use crate::conn::{BusyBody, ConnState, GuardedStream};
 use crate::middleware::{json_errors, log_and_id, no_route, panicked};
 use crate::{ApiError, ServerConfig};
 
@@ -90,9 +90,11 @@ pub async fn serve(
                 let response = app.oneshot(req).await;
                 if response.as_ref().is_ok_and(|r| r.status() == StatusCode::SWITCHING_PROTOCOLS) {
                     state.upgraded();
+                    drop(guard);
+                    return response;
                 }
-                drop(guard);
-                response
+                // Busy until the response is written: a long stream is not an idle connection.
+                response.map(|r| r.map(|body| axum::body::Body::new(BusyBody::new(body, guard))))
             }
         });
         tokio::spawn(async move {

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{get, post};
+use futures_util::StreamExt;
 use serde_json::Value;
 use todo_http_server::{JsonBody, ServerConfig, serve};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -19,6 +20,7 @@ fn routes() -> Router {
     Router::new()
         .route("/hello", get(|| async { "hi" }).post(|JsonBody(v): JsonBody<Value>| async move { v.to_string() }))
         .route("/panic", get(panics))
+        .route("/stream", get(streams))
         .route(
             "/slow",
             post(|| async {
@@ -26,6 +28,15 @@ fn routes() -> Router {
                 "done"
             }),
         )
+}
+
+/// Five pieces 300 ms apart.
+async fn streams() -> axum::body::Body {
+    let pieces = futures_util::stream::iter(0..5).then(|i| async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        Ok::<_, std::convert::Infallible>(format!("piece {i}\n"))
+    });
+    axum::body::Body::from_stream(pieces)
 }
 
 async fn panics() -> &'static str {
@@ -206,6 +217,18 @@ async fn idle_keep_alive_connections_are_closed_and_new_ones_served() {
     }
     let raw = exchange(app.addr, b"GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", QUICK).await;
     assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
+}
+
+#[tokio::test]
+async fn a_response_streaming_longer_than_the_idle_timeout_is_written_whole() {
+    let app = start(ServerConfig { idle_timeout: Duration::from_millis(500), ..ServerConfig::default() }).await;
+    let mut s = TcpStream::connect(app.addr).await.unwrap();
+    s.write_all(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    // 1.5 s of streaming, three idle timeouts; the read ends when the connection, idle after the
+    // response, is closed.
+    let raw = read_all(&mut s, Duration::from_secs(5)).await;
+    assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
+    assert!(raw.contains("piece 4\n") && raw.ends_with("0\r\n\r\n"), "the stream was cut: {raw:?}");
 }
 
 #[tokio::test]

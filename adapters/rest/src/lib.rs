@@ -3,13 +3,15 @@
 //! responses. Errors are the server's JSON error body (`todo-http-server`).
 //!
 //! # Layout
-//! - [`routes`]: the route tables (`tasks`, `conversations`, `activity`), one per driving port.
+//! - [`routes`]: the route tables (`tasks`, `conversations`, `activity`, `chat`), one per driving
+//!   port.
 //! - [`wire`]: request bodies and response views; the domain types never meet JSON here.
-//! - `path`, `query`: strict parsing of path segments and query strings.
+//! - [`path`], [`query`]: strict parsing of path segments and query strings; the task tools
+//!   (`todo-adapter-tools`) parse a task id and a listing's filters with them too.
 //! - `error`: use-case errors as statuses, in one place.
 
 mod error;
-mod path;
-mod query;
+pub mod path;
+pub mod query;
 pub mod routes;
 pub mod wire;

@@ -14,8 +14,9 @@ pub(crate) fn task_id(raw: &str) -> Result<TaskId, ApiError> {
     canonical_task_id(raw).ok_or_else(|| ApiError::not_found("task"))
 }
 
-/// A task id in canonical decimal, wherever it is written (a path segment, a query parameter).
-pub(crate) fn canonical_task_id(raw: &str) -> Option<TaskId> {
+/// A task id in canonical decimal, wherever it is written (a path segment, a query parameter, a
+/// tool's argument).
+pub fn canonical_task_id(raw: &str) -> Option<TaskId> {
     let canonical = !raw.is_empty() && !raw.starts_with('0') && raw.bytes().all(|b| b.is_ascii_digit());
     raw.parse::<i64>().ok().filter(|_| canonical).map(TaskId)
 }

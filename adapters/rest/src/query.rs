@@ -29,8 +29,11 @@ fn text(name: &str, raw: Cow<'_, str>) -> Result<String, ApiError> {
     Ok(raw.into_owned())
 }
 
-/// The listing's filters, sort and page.
-pub(crate) fn task_query(query: Option<&str>) -> Result<TaskQuery, ApiError> {
+/// The listing's filters, sort and page, from the query string of `GET /api/{user_id}/tasks`.
+///
+/// # Errors
+/// A 400 `invalid_parameter` naming the first parameter that is unknown or out of range.
+pub fn task_query(query: Option<&str>) -> Result<TaskQuery, ApiError> {
     let mut q = TaskQuery::default();
     for (name, value) in pairs(query) {
         match name.as_ref() {

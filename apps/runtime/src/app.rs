@@ -9,7 +9,7 @@ use axum::Router;
 use todo_adapter_dapr::{DEFAULT_PUBSUB, DaprApp, Listed};
 use todo_auth::{Guard, WhenUnconfigured, guard};
 use todo_http_server::health::{self, Readiness};
-use todo_ports::{Clock, SystemClock};
+use todo_ports::{Clock, SystemClock, ToolBox};
 use todo_tasks::Todo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -21,21 +21,33 @@ use crate::{Config, Error};
 /// The cron binding the sweep answers (`/dapr/cron/reminder-cron`).
 pub const REMINDER_CRON: &str = "reminder-cron";
 
-/// An app ready to run: its configuration and its clock.
+/// Makes the chat assistant's tools over the app's use cases.
+type ToolsOf = Arc<dyn Fn(&Todo) -> Arc<dyn ToolBox> + Send + Sync>;
+
+/// An app ready to run: its configuration, its clock and the chat assistant's tools.
 pub struct Runtime {
     config: Config,
     clock: Arc<dyn Clock>,
+    tools: ToolsOf,
 }
 
 impl Runtime {
-    /// An app configured by `config`, on the system clock.
+    /// An app configured by `config`, on the system clock, the assistant offering the task
+    /// tools.
     pub fn new(config: Config) -> Self {
-        Self { config, clock: Arc::new(SystemClock) }
+        Self { config, clock: Arc::new(SystemClock), tools: Arc::new(crate::assistant::task_tools) }
     }
 
     /// The same app on another clock (tests that compare runs at chosen instants).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// The same app, its chat assistant offering the tools `tools` makes over the app's use
+    /// cases (tests that watch what the tools are asked).
+    pub fn with_tools(mut self, tools: impl Fn(&Todo) -> Arc<dyn ToolBox> + Send + Sync + 'static) -> Self {
+        self.tools = Arc::new(tools);
         self
     }
 
@@ -49,9 +61,10 @@ impl Runtime {
         let config = self.config;
         let auth = Guard::from_config(&config.auth, WhenUnconfigured::Refuse)?;
         let adapters = Adapters::build(&config).await?;
-        let todo = Todo::new(adapters.ports(self.clock));
+        let todo = Todo::new(adapters.ports(self.clock.clone()));
+        let chat = crate::assistant::chat(&config, &todo, (self.tools)(&todo), self.clock)?;
         let (drain, draining) = watch::channel(false);
-        let parts: Vec<Part> = config.roles.iter().map(|role| Part::of(*role, &todo, &draining)).collect();
+        let parts: Vec<Part> = config.roles.iter().map(|role| Part::of(*role, &todo, &chat, &draining)).collect();
         let (stop, stopped) = watch::channel(false);
         let (sidecar_routes, listed) = sidecar_routes(&config, &adapters, &parts);
         // Every route a user calls is tied to the caller the guard verified.
@@ -71,6 +84,7 @@ impl Runtime {
             messaging = match adapters.messaging { Messaging::Memory { .. } => "memory", Messaging::Dapr(_) => "dapr" },
             auth = if auth.is_off() { "off" } else { "jwt" },
             ui = config.web.is_some() && config.runs(todo_tasks::Role::Backend),
+            chat_model = config.llm.as_ref().map_or("none", |llm| llm.model.as_str()),
             "listening"
         );
         let shutdown = async move {

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 use todo_adapter_dapr::{DaprConfig, FANOUT_PUBSUB};
+use todo_adapter_llm::LlmConfig;
 use todo_adapter_postgres::PgConfig;
 use todo_adapter_web::WebConfig;
 use todo_auth::AuthConfig;
@@ -39,6 +40,9 @@ pub enum ConfigError {
     /// The web UI's settings are wrong.
     #[error(transparent)]
     Web(#[from] todo_adapter_web::WebConfigError),
+    /// The chat assistant's model settings are wrong or incomplete.
+    #[error(transparent)]
+    Llm(#[from] todo_adapter_llm::LlmConfigError),
 }
 
 /// Everything an app is configured with. `Debug` shows no secret.
@@ -78,6 +82,9 @@ pub struct Config {
     /// `SESSION_MAX_AGE_SECS`): on loopback always, the development sign-in on when the app runs
     /// open; beyond loopback only with a `SESSION_KEY`. `None` for the split's services.
     pub web: Option<WebConfig>,
+    /// The chat assistant's model (`LLM_BASE_URL`, `LLM_API_KEY`, `LLM_MODEL`, all three or
+    /// none; `LLM_TIMEOUT_SECS`); without it the chat route answers 503 `chat_unavailable`.
+    pub llm: Option<LlmConfig>,
 }
 
 /// Reads settings from a lookup; empty values count as unset.
@@ -209,6 +216,7 @@ impl Config {
         } else {
             Some(WebConfig::from_lookup(&s.0, bind, matches!(auth, AuthConfig::Off))?)
         };
+        let llm = LlmConfig::from_lookup(&s.0)?;
         Ok(Self {
             service,
             listen: SocketAddr::new(bind, port),
@@ -220,6 +228,7 @@ impl Config {
             sweep_interval: (sweep_secs > 0).then(|| Duration::from_secs(sweep_secs)),
             server,
             web,
+            llm,
         })
     }
 
@@ -266,6 +275,7 @@ mod tests {
         assert!(c.app_api_token.is_none() && c.postgres.is_none() && c.dapr.is_none());
         assert_eq!(c.roles, Role::ALL);
         assert_eq!(c.server, ServerConfig::default());
+        assert!(c.llm.is_none(), "no chat model unless one is set");
     }
 
     #[test]
@@ -395,16 +405,30 @@ mod tests {
     }
 
     #[test]
+    fn the_chat_model_needs_all_three_settings() {
+        let c =
+            config(&[("LLM_BASE_URL", "http://127.0.0.1:11434/v1"), ("LLM_API_KEY", "k"), ("LLM_MODEL", "llama3.1")])
+                .unwrap();
+        assert_eq!(c.llm.map(|l| l.model), Some("llama3.1".to_owned()));
+        let e = config(&[("LLM_BASE_URL", "http://127.0.0.1:11434/v1")]).unwrap_err();
+        assert!(e.to_string().contains("LLM_API_KEY, LLM_MODEL not set"), "{e}");
+    }
+
+    #[test]
     fn no_secret_reaches_the_debug_output() {
         let c = config(&[
             ("APP_API_TOKEN", "app-s3cret"),
             ("DAPR_HTTP_PORT", "3500"),
             ("DAPR_API_TOKEN", "dapr-s3cret"),
             ("DATABASE_URL", "postgres://todo:pg-s3cret@127.0.0.1/todo"),
+            ("LLM_BASE_URL", "https://api.openai.com/v1"),
+            ("LLM_API_KEY", "sk-llm-s3cret"),
+            ("LLM_MODEL", "gpt-4o-mini"),
         ])
         .unwrap();
         let shown = format!("{c:?}");
-        for secret in ["app-s3cret", "dapr-s3cret", "pg-s3cret"] {
+        assert!(shown.contains("gpt-4o-mini"), "{shown}");
+        for secret in ["app-s3cret", "dapr-s3cret", "pg-s3cret", "sk-llm-s3cret"] {
             assert!(!shown.contains(secret), "{secret} shown in {shown}");
         }
     }

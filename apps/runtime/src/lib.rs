@@ -6,6 +6,7 @@
 //! - [`Service`] (`service`): the programs, each with its app id, port and roles.
 //! - `adapters`: each adapter built once (PostgreSQL or memory; the sidecar or memory).
 //! - `parts`: what each role adds (routes, consumers, jobs, cron, outbox).
+//! - `assistant`: the chat assistant (its model from the `LLM_*` settings, its tools).
 //! - [`Runtime`] (`app`): the use cases, the parts of the roles put together, the loops, and
 //!   serving until shutdown; [`serve`] does it all for a service's `main`.
 //! - [`logging`]: escaped, one-line log output.
@@ -13,6 +14,7 @@
 
 mod adapters;
 mod app;
+mod assistant;
 mod config;
 pub mod logging;
 mod parts;

@@ -4,9 +4,11 @@
 use std::sync::Arc;
 
 use axum::Router;
-use todo_adapter_rest::routes::{activity, conversations, tasks};
+use todo_adapter_mcp::McpConfig;
+use todo_adapter_rest::routes::{activity, chat, conversations, tasks};
+use todo_adapter_tools::TaskTools;
 use todo_adapter_websocket::SocketConfig;
-use todo_ports::{JobHandler, Subscription, SweepService};
+use todo_ports::{ChatService, JobHandler, Subscription, SweepService};
 use todo_tasks::{Role, Todo};
 use tokio::sync::watch;
 
@@ -27,9 +29,9 @@ pub(crate) struct Part {
 }
 
 impl Part {
-    /// The part of `role` over the use cases of `todo`; `draining` turns true when the app
-    /// begins to stop (open WebSockets then close with 1001).
-    pub(crate) fn of(role: Role, todo: &Todo, draining: &watch::Receiver<bool>) -> Self {
+    /// The part of `role` over the use cases of `todo` and the chat assistant `chat`;
+    /// `draining` turns true when the app begins to stop (open WebSockets then close with 1001).
+    pub(crate) fn of(role: Role, todo: &Todo, chat: &Arc<dyn ChatService>, draining: &watch::Receiver<bool>) -> Self {
         let base = Self {
             routes: Router::new(),
             subscriptions: todo.subscriptions(&[role]),
@@ -39,9 +41,16 @@ impl Part {
             publishes: false,
         };
         match role {
-            // Task commands write task events; conversations live in the state store.
+            // Task commands write task events, from REST, the MCP tools and the chat assistant
+            // alike; conversations live in the state store, the assistant's turns among them.
             Role::Backend => Self {
-                routes: tasks::routes(todo.tasks.clone()).merge(conversations::routes(todo.conversations.clone())),
+                routes: tasks::routes(todo.tasks.clone())
+                    .merge(conversations::routes(todo.conversations.clone()))
+                    .merge(chat::routes(chat.clone()))
+                    .merge(todo_adapter_mcp::routes(
+                        Arc::new(TaskTools::new(todo.tasks.clone())),
+                        McpConfig::default(),
+                    )),
                 publishes: true,
                 ..base
             },

@@ -13,7 +13,9 @@ mod task;
 mod text;
 mod trace;
 
-pub use conversation::{Conversation, ConversationKey, MAX_MESSAGE_CHARS, Message, Role, SessionId};
+pub use conversation::{
+    Conversation, ConversationKey, MAX_MESSAGE_CHARS, MAX_TOOL_NAME_CHARS, Message, Role, SessionId, ToolCall,
+};
 pub use error::ValidationError;
 pub use event::{
     Channel, EVENT_VERSION, Event, Reminder, ReminderEvent, ReminderEventType, TaskEvent, TaskEventType, Topic,

@@ -51,8 +51,23 @@ impl Conversations {
         }
     }
 
+    /// Appends `messages`, in order and together, creating the conversation if needed; like
+    /// [`ConversationService::append`], concurrent appends all land (the chat assistant's turns
+    /// from two tabs both stay, each in one piece).
+    ///
+    /// # Errors
+    /// [`ServiceError::Conflict`] when others kept winning the race, or the store's failure.
+    pub async fn append_all(
+        &self,
+        key: &ConversationKey,
+        messages: Vec<Message>,
+    ) -> Result<Conversation, ServiceError> {
+        self.modify(key, |conversation| conversation.messages.extend(messages.iter().cloned())).await
+    }
+
     fn message(&self, input: MessageInput) -> Result<Message, ValidationError> {
-        Message::new(input.role, input.content, input.timestamp.unwrap_or_else(|| self.clock.now()))
+        let timestamp = input.timestamp.unwrap_or_else(|| self.clock.now());
+        Message::with_tools(input.role, input.content, input.tool_calls, input.tool_call_id, timestamp)
     }
 }
 

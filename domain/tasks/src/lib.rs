@@ -1,11 +1,15 @@
 //! The Todo system's use cases, written against the ports only: task commands, the
 //! consumers (recurrence, reminder jobs, audit, notifications), reminders, the sweep,
-//! conversations and the outbox relay. No I/O of its own; adapters are handed in as [`Ports`].
+//! conversations, the chat assistant's turn and the outbox relay. No I/O of its own; adapters
+//! are handed in as [`Ports`].
 //!
 //! [`Todo::new`] wires every use case to one set of ports; apps then hand the services to
 //! inbound adapters and the [`Todo::consumers`] of the [`Role`]s they run to their event bus.
+//! The chat assistant ([`Chat`]) needs two ports more (a model and the task tools), so apps that
+//! serve it build it beside [`Todo`], over its [`Todo::conversations`].
 
 mod activity;
+mod chat;
 mod commands;
 mod consumers;
 mod conversations;
@@ -19,6 +23,7 @@ mod sweep;
 use std::sync::Arc;
 
 pub use activity::Activity;
+pub use chat::{Chat, ChatLimits, DEFAULT_HISTORY_CHARS, DEFAULT_HISTORY_MESSAGES, DEFAULT_MAX_ROUNDS};
 pub use commands::TaskCommands;
 pub use consumers::{AuditTrail, Consumes, Notifier, RecurringTasks, UndeliveredReminders};
 pub use conversations::{Conversations, DEFAULT_CONVERSATION_TTL};

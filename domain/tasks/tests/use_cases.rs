@@ -288,7 +288,7 @@ async fn twenty_concurrent_appends_keep_all_twenty_messages() {
             let conversations = system.todo.conversations.clone();
             let key = key.clone();
             tokio::spawn(async move {
-                let message = MessageInput { role: Role::User, content: format!("message {i}"), timestamp: None };
+                let message = MessageInput::text(Role::User, format!("message {i}"));
                 conversations.append(&key, message).await
             })
         })
@@ -391,7 +391,7 @@ async fn bad_input_is_refused_with_the_field_named_and_changes_nothing() {
     }
     assert_eq!(system.todo.tasks.get(&u, task.id).await.unwrap(), task);
     let key = ConversationKey { user_id: u.clone(), session_id: SessionId::parse("s").unwrap() };
-    let empty = MessageInput { role: Role::User, content: String::new(), timestamp: None };
+    let empty = MessageInput::text(Role::User, "");
     assert!(matches!(system.todo.conversations.append(&key, empty).await, Err(ServiceError::Invalid(_))));
     assert!(matches!(system.todo.conversations.get(&key).await, Err(ServiceError::NotFound(_))));
     let _ = Arc::clone(&system.store);

@@ -2,5 +2,6 @@
 //! merges those of the roles it runs.
 
 pub mod activity;
+pub mod chat;
 pub mod conversations;
 pub mod tasks;

@@ -38,11 +38,8 @@ async fn create(
 async fn list(State(tasks): Tasks, Path(user): Path<String>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
     let user = user_id(&user)?;
     let query = task_query(query.as_deref())?;
-    let (limit, offset) = (query.limit, query.offset);
-    let page = tasks.list(&user, query).await.map_err(from_service)?;
-    let view =
-        TaskPageView { items: page.items.iter().map(TaskView::from).collect(), total: page.total, limit, offset };
-    Ok(json(StatusCode::OK, &view))
+    let page = tasks.list(&user, query.clone()).await.map_err(from_service)?;
+    Ok(json(StatusCode::OK, &TaskPageView::of(&page, &query)))
 }
 
 async fn read(State(tasks): Tasks, Path((user, id)): Path<(String, String)>) -> Result<Response, ApiError> {

@@ -2,6 +2,7 @@
 //! into the domain's inputs (a wrong type or an unknown field is reported with its path), and
 //! responses are views of domain values with exactly the fields the API documents.
 
+pub mod chat;
 pub mod conversation;
 pub mod feed;
 pub mod task;

@@ -4,6 +4,7 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use todo_ports::model::{Frequency, RecurrenceInput, Task, TaskPatch};
+use todo_ports::{TaskPage, TaskQuery};
 
 use super::time::{nullable, nullable_instant, present};
 
@@ -121,6 +122,18 @@ pub struct TaskPageView<'a> {
     pub limit: u32,
     /// Tasks skipped.
     pub offset: u32,
+}
+
+impl<'a> TaskPageView<'a> {
+    /// The page `query` asked for, as the listing shows it.
+    pub fn of(page: &'a TaskPage, query: &TaskQuery) -> Self {
+        Self {
+            items: page.items.iter().map(TaskView::from).collect(),
+            total: page.total,
+            limit: query.limit,
+            offset: query.offset,
+        }
+    }
 }
 
 #[cfg(test)]
