@@ -28,7 +28,14 @@ struct App {
 
 impl App {
     async fn start() -> Self {
-        let config = todo_runtime::Config::from_lookup(|_| None).unwrap();
+        Self::start_with(&[]).await
+    }
+
+    /// On embedded defaults but for `settings`.
+    async fn start_with(settings: &[(&str, String)]) -> Self {
+        let config =
+            todo_runtime::Config::from_lookup(|k| settings.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
+                .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -246,6 +253,52 @@ async fn the_chat_panel_says_what_to_set_when_no_model_is_configured() {
     println!("chat panel answered: {answer}");
     assert!(answer.contains("LLM_"), "what to set: {answer}");
     browser.screenshot("chat").await;
+    browser.close().await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chat_panel_streams_a_turn_whose_tool_call_adds_a_task_to_the_list() {
+    let Some(mut browser) = Browser::start("all-in-one-chat-turn").await else { return };
+    // The model: a scripted server speaking the OpenAI wire format (no hosted model is reachable
+    // from here); the assistant, its tools and the page are the real ones.
+    let api = todo_adapter_llm::testing::ScriptedApi::start().await;
+    api.reply(todo_adapter_llm::testing::Reply::tool_calls(
+        "",
+        &[("call_1", "add_task", json!({"title": "Buy milk"}))],
+    ));
+    api.reply(todo_adapter_llm::testing::Reply::text(&["Added ", "“Buy milk” ", "to your list."]));
+    let settings = [
+        ("LLM_BASE_URL", api.base_url()),
+        ("LLM_API_KEY", "test-key".to_owned()),
+        ("LLM_MODEL", "scripted".to_owned()),
+    ];
+    let app = App::start_with(&settings).await;
+    browser.dev_sign_in(&format!("{}/", app.base), "dana").await;
+    browser.js("window.__sameDocument = 'still here';", vec![]).await;
+    browser.type_into("#chat-input", "remind me to buy milk").await;
+    browser.click("#chat-send").await;
+    browser
+        .wait_until(
+            "the streamed answer",
+            "document.querySelector('#chat-log li:last-child').textContent === 'Added “Buy milk” to your list.'",
+            PATIENCE,
+        )
+        .await;
+    let tool = browser.find("#chat-log li.tool").await.text().await.unwrap();
+    assert!(tool.starts_with("add_task(") && tool.contains("Buy milk"), "the tool call is shown: {tool}");
+    changed_elsewhere_appears(&mut browser, "Buy milk", async {}).await;
+    assert_eq!(browser.js("return window.__sameDocument;", vec![]).await, json!("still here"), "no reload");
+    let asked = api.asked();
+    assert!(asked[0].tool_names().iter().any(|t| t == "add_task"), "the tools were offered");
+    assert!(
+        asked[0].messages().iter().any(|m| m["role"] == "user" && m["content"] == "remind me to buy milk"),
+        "the user's message was sent: {:?}",
+        asked[0].messages()
+    );
+    let (_, tasks) = app.call(Method::GET, "/api/dana/tasks", None).await;
+    assert_eq!(tasks["items"][0]["title"], json!("Buy milk"), "the tool ran as dana: {tasks}");
+    browser.screenshot("chat-turn").await;
     browser.close().await;
     app.stop().await;
 }
