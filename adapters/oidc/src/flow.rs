@@ -329,20 +329,25 @@ impl Oidc {
 
     /// The token request: `authorization_code` grant with the verifier; the ID token back.
     async fn exchange(&self, code: &str, pending: &PendingLogin) -> Result<String, OidcError> {
-        let mut form = form_urlencoded::Serializer::new(String::new());
-        form.append_pair("grant_type", "authorization_code")
-            .append_pair("code", code)
-            .append_pair("redirect_uri", &self.config.redirect_url)
-            .append_pair("code_verifier", &pending.verifier);
-        let authorization = match self.client_auth {
-            ClientAuth::Basic => Some(basic_auth(&self.config.client_id, &self.config.client_secret)?),
-            ClientAuth::Post => {
-                form.append_pair("client_id", &self.config.client_id)
-                    .append_pair("client_secret", self.config.client_secret.expose_secret());
-                None
-            }
+        // The serializer is not `Sync` (it may hold an encoding function): it must not live
+        // across the `await`, or `finish`'s future is not `Send` (an axum handler's must be).
+        let (form, authorization) = {
+            let mut form = form_urlencoded::Serializer::new(String::new());
+            form.append_pair("grant_type", "authorization_code")
+                .append_pair("code", code)
+                .append_pair("redirect_uri", &self.config.redirect_url)
+                .append_pair("code_verifier", &pending.verifier);
+            let authorization = match self.client_auth {
+                ClientAuth::Basic => Some(basic_auth(&self.config.client_id, &self.config.client_secret)?),
+                ClientAuth::Post => {
+                    form.append_pair("client_id", &self.config.client_id)
+                        .append_pair("client_secret", self.config.client_secret.expose_secret());
+                    None
+                }
+            };
+            (form.finish(), authorization)
         };
-        let answer = self.http.post_form(self.token_endpoint.clone(), form.finish(), authorization).await?;
+        let answer = self.http.post_form(self.token_endpoint.clone(), form, authorization).await?;
         match answer.status {
             StatusCode::OK => {
                 let token: TokenAnswer = serde_json::from_slice(&answer.body)

@@ -23,8 +23,10 @@ use tokio_tungstenite::tungstenite::Message;
 
 pub use todo_contract_tests::support::wait_until;
 
+pub mod browser;
+
 /// The services, as `infra/local/services` names them.
-pub const SERVICES: [&str; 5] = ["backend", "recurring-tasks", "notifications", "audit", "sync"];
+pub const SERVICES: [&str; 6] = ["backend", "recurring-tasks", "notifications", "audit", "sync", "frontend"];
 
 /// A running split.
 pub struct Split {
@@ -32,6 +34,7 @@ pub struct Split {
     offset: u16,
     prefix: String,
     script: PathBuf,
+    env: Vec<(String, String)>,
     http: Client<HttpConnector, Full<Bytes>>,
 }
 
@@ -51,6 +54,11 @@ impl Split {
     /// or `None` (after a loud message) when the stack is not up and `TODO_REQUIRE_STACK` is
     /// unset.
     pub fn up(name: &str, offset: u16) -> Option<Self> {
+        Self::up_with(name, offset, &[])
+    }
+
+    /// [`Split::up`] with more settings of `infra/local/services` (`TODO_SERVICES_RESILIENCY`, say).
+    pub fn up_with(name: &str, offset: u16, env: &[(&str, &str)]) -> Option<Self> {
         todo_contract_tests::stack::stack(name)?;
         let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let split = Self {
@@ -58,6 +66,7 @@ impl Split {
             offset,
             prefix: format!("e2e-{name}-"),
             script: repo.join("infra/local/services"),
+            env: env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
             http: Client::builder(TokioExecutor::new()).build_http(),
         };
         split.services(&["down"]);
@@ -78,6 +87,7 @@ impl Split {
             .env("TODO_SERVICES_LOG", "info,todo=debug")
             .env("TODO_SERVICES_LOG_FORMAT", "json")
             .env("TODO_SERVICES_OWNER", std::process::id().to_string())
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .output()
             .expect("infra/local/services runs");
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -95,10 +105,11 @@ impl Split {
         &self.prefix
     }
 
-    /// The base URL of replica `replica` of `service`.
+    /// The base URL of replica `replica` of `service` (the frontend's is port 3000, the seeds').
     pub fn url(&self, service: &str, replica: u16) -> String {
         let index = SERVICES.iter().position(|s| *s == service).expect("a service of the split") as u16;
-        format!("http://127.0.0.1:{}", 8000 + self.offset + index + 100 * replica)
+        let base = if service == "frontend" { 3000 } else { 8000 + index };
+        format!("http://127.0.0.1:{}", base + self.offset + 100 * replica)
     }
 
     /// The base URL of the sidecar of replica `replica` of `service`.

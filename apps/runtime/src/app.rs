@@ -69,8 +69,12 @@ impl Runtime {
         let (sidecar_routes, listed) = sidecar_routes(&config, &adapters, &parts);
         // Every route a user calls is tied to the caller the guard verified.
         let user_routes = parts.iter().fold(Router::new(), |routes, part| routes.merge(part.routes.clone()));
-        let router =
-            health::routes(readiness(&adapters, listed)).merge(guard(user_routes, auth.clone())).merge(sidecar_routes);
+        let user_routes = guard(user_routes, auth.clone());
+        let ui = crate::parts::web_ui(&config, user_routes.clone(), listener.local_addr()?, &draining)?;
+        let mut router = health::routes(readiness(&adapters, listed)).merge(user_routes).merge(sidecar_routes);
+        if let Some(ui) = ui {
+            router = router.merge(ui);
+        }
         let loops = background(&config, &todo, &adapters, &parts, &stopped);
         tracing::info!(
             service = config.service.app_id(),
@@ -79,6 +83,7 @@ impl Runtime {
             store = match adapters.store { Store::Memory(_) => "memory", Store::Postgres(_) => "postgres" },
             messaging = match adapters.messaging { Messaging::Memory { .. } => "memory", Messaging::Dapr(_) => "dapr" },
             auth = if auth.is_off() { "off" } else { "jwt" },
+            ui = config.web.is_some() && config.runs(todo_tasks::Role::Backend),
             chat_model = config.llm.as_ref().map_or("none", |llm| llm.model.as_str()),
             "listening"
         );

@@ -11,6 +11,7 @@ use secrecy::SecretString;
 use todo_adapter_dapr::{DaprConfig, FANOUT_PUBSUB};
 use todo_adapter_llm::LlmConfig;
 use todo_adapter_postgres::PgConfig;
+use todo_adapter_web::WebConfig;
 use todo_auth::AuthConfig;
 use todo_http_server::ServerConfig;
 use todo_tasks::Role;
@@ -36,6 +37,9 @@ pub enum ConfigError {
     /// The authentication settings are wrong, or missing where they are needed.
     #[error(transparent)]
     Auth(#[from] todo_auth::AuthConfigError),
+    /// The web UI's settings are wrong.
+    #[error(transparent)]
+    Web(#[from] todo_adapter_web::WebConfigError),
     /// The chat assistant's model settings are wrong or incomplete.
     #[error(transparent)]
     Llm(#[from] todo_adapter_llm::LlmConfigError),
@@ -74,6 +78,10 @@ pub struct Config {
     /// The HTTP server's limits: `HTTP_MAX_BODY_BYTES`, `HTTP_HEADER_TIMEOUT_SECS`,
     /// `HTTP_BODY_TIMEOUT_SECS`, `HTTP_IDLE_TIMEOUT_SECS`, `HTTP_MAX_CONNECTIONS`.
     pub server: ServerConfig,
+    /// The all-in-one app's web UI at `/` (`SESSION_KEY`, `AUTH_DEV_SIGNER`, `PUBLIC_URL`,
+    /// `SESSION_MAX_AGE_SECS`): on loopback always, the development sign-in on when the app runs
+    /// open; beyond loopback only with a `SESSION_KEY`. `None` for the split's services.
+    pub web: Option<WebConfig>,
     /// The chat assistant's model (`LLM_BASE_URL`, `LLM_API_KEY`, `LLM_MODEL`, all three or
     /// none; `LLM_TIMEOUT_SECS`); without it the chat route answers 503 `chat_unavailable`.
     pub llm: Option<LlmConfig>,
@@ -203,6 +211,11 @@ impl Config {
             }
             auth => auth,
         };
+        let web = if service != Service::AllInOne || (!bind.is_loopback() && s.get("SESSION_KEY").is_none()) {
+            None
+        } else {
+            Some(WebConfig::from_lookup(&s.0, bind, matches!(auth, AuthConfig::Off))?)
+        };
         let llm = LlmConfig::from_lookup(&s.0)?;
         Ok(Self {
             service,
@@ -214,6 +227,7 @@ impl Config {
             auth,
             sweep_interval: (sweep_secs > 0).then(|| Duration::from_secs(sweep_secs)),
             server,
+            web,
             llm,
         })
     }
@@ -317,6 +331,25 @@ mod tests {
         let c = config(&[("BIND", "0.0.0.0"), ("APP_API_TOKEN", "t"), SECRET]).unwrap();
         assert!(matches!(c.auth, AuthConfig::Jwt(_)));
         assert!(!format!("{c:?}").contains(SECRET.1), "no secret in Debug");
+    }
+
+    #[test]
+    fn the_all_in_one_app_serves_the_ui_with_the_dev_sign_in_when_it_runs_open() {
+        let ui = config(&[]).unwrap().web.unwrap();
+        assert!(ui.dev_sign_in && !ui.secure_cookies, "cargo run --release: type a user id and go");
+        assert!(!config(&[SECRET]).unwrap().web.unwrap().dev_sign_in, "with tokens checked, only when asked");
+        assert!(config(&[SECRET, ("AUTH_DEV_SIGNER", "1")]).unwrap().web.unwrap().dev_sign_in);
+        let beyond = [("BIND", "0.0.0.0"), ("APP_API_TOKEN", "t"), SECRET];
+        assert!(config(&beyond).unwrap().web.is_none(), "no shared session key, no UI beyond loopback");
+        let e = config(&[
+            ("BIND", "0.0.0.0"),
+            ("APP_API_TOKEN", "t"),
+            SECRET,
+            ("AUTH_DEV_SIGNER", "1"),
+            ("SESSION_KEY", "k-of-at-least-thirty-two-bytes-long"),
+        ]);
+        assert!(e.unwrap_err().to_string().contains("AUTH_DEV_SIGNER"), "the dev signer is refused beyond loopback");
+        assert!(service(Service::Backend, &[]).unwrap().web.is_none());
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! - [`Runtime`] (`app`): the use cases, the parts of the roles put together, the loops, and
 //!   serving until shutdown; [`serve`] does it all for a service's `main`.
 //! - [`logging`]: escaped, one-line log output.
+//! - [`ui`]: the web UI's development tokens, for this app and the frontend app.
 
 mod adapters;
 mod app;
@@ -18,6 +19,7 @@ mod config;
 pub mod logging;
 mod parts;
 mod service;
+pub mod ui;
 
 use std::future::Future;
 

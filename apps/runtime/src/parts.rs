@@ -74,3 +74,30 @@ impl Part {
         }
     }
 }
+
+/// The all-in-one app's web UI, beside its roles: served when the app runs the backend role and
+/// `Config::web` is set. Its API calls the app's own user routes (`user_routes`, guard included)
+/// in process; its live feed relays the app's own `/ws` at `address` when it runs the sync role.
+pub(crate) fn web_ui(
+    config: &crate::Config,
+    user_routes: Router,
+    address: std::net::SocketAddr,
+    draining: &watch::Receiver<bool>,
+) -> Result<Option<Router>, crate::Error> {
+    let Some(web) = config.web.clone().filter(|_| config.runs(Role::Backend)) else { return Ok(None) };
+    let mut ui = todo_adapter_web::Web::new(web, Arc::new(todo_adapter_web::InProcess::new(user_routes)))
+        .with_shutdown(draining.clone());
+    if let Ok(tokens) = crate::ui::dev_tokens(&config.auth) {
+        ui = ui.with_dev_tokens(tokens);
+    }
+    if config.runs(Role::Sync) {
+        let host = if address.ip().is_unspecified() { std::net::Ipv4Addr::LOCALHOST.into() } else { address.ip() };
+        let feed =
+            todo_adapter_web::LiveFeed::new(&format!("http://{}", std::net::SocketAddr::new(host, address.port())))?;
+        ui = ui.with_live_feed(feed);
+    }
+    if !ui.can_sign_in() {
+        tracing::warn!("the web UI has no way to sign in: set AUTH_DEV_SIGNER=1 (loopback, AUTH_JWT_SECRET)");
+    }
+    Ok(Some(ui.router()))
+}
