@@ -45,6 +45,8 @@ mod store;
 mod tasks;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tls;
 
-pub use config::PgConfig;
+pub use config::{PgConfig, PgConfigError};
 pub use store::PgStore;
+pub use tls::SslMode;
