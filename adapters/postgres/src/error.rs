@@ -30,12 +30,34 @@ pub(crate) fn from_pg(e: tokio_postgres::Error) -> RepoError {
     if let Some(code) = e.code() {
         return if is_transient(code) { RepoError::Unavailable(e.into()) } else { RepoError::Internal(e.into()) };
     }
+    if let Some(refused) = tls_refusal(&e) {
+        return internal(refused);
+    }
     let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
     if e.is_closed() || io || e.to_string().starts_with("timeout") {
         RepoError::Unavailable(e.into())
     } else {
         RepoError::Internal(e.into())
     }
+}
+
+/// What went wrong when TLS could not be set up with the server for a reason retrying cannot
+/// mend: a certificate not trusted or not naming the host, a handshake rustls refuses, or a
+/// server without TLS under `sslmode=require`. Such an error is a configuration problem
+/// ([`RepoError::Internal`]), not an outage.
+fn tls_refusal(e: &tokio_postgres::Error) -> Option<String> {
+    let cause = std::error::Error::source(e)?;
+    let rustls = cause
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    if let Some(rustls) = rustls {
+        return Some(format!(
+            "the PostgreSQL server's TLS is refused: {rustls} (check the URL's sslmode, its host name and the CA file)"
+        ));
+    }
+    (cause.to_string() == "server does not support TLS")
+        .then(|| "the PostgreSQL server does not offer TLS, which sslmode=require needs".to_owned())
 }
 
 /// The port error for a failure to get a pooled connection: the pool's own timeouts, a failed

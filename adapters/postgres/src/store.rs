@@ -10,7 +10,8 @@ use todo_ports::RepoError;
 use todo_retry::Policy;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::error::{from_pg, from_pool, internal};
 use crate::{PgConfig, migrate};
@@ -68,14 +69,9 @@ impl PgStore {
     /// [`RepoError::Unavailable`] when the server cannot be reached (the caller may retry);
     /// [`RepoError::Internal`] for a malformed URL, refused credentials or a failed migration.
     pub async fn connect(config: PgConfig) -> Result<Arc<Self>, RepoError> {
-        let mut pg: tokio_postgres::Config = config
-            .url
-            .parse()
-            .map_err(|e| internal(format!("invalid PostgreSQL URL {}: {e}", config.redacted_url())))?;
-        pg.connect_timeout(config.connect_timeout);
-        pg.application_name(&config.application_name);
+        let (pg, tls) = config.prepare().map_err(|e| RepoError::Internal(e.into()))?;
         let manager =
-            Manager::from_config(pg.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+            Manager::from_config(pg.clone(), tls.clone(), ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(config.pool_size.max(1))
             .runtime(Runtime::Tokio1)
@@ -92,9 +88,9 @@ impl PgStore {
         let outbox_written = Arc::new(Notify::new());
         // The first LISTEN is in place before `connect` returns, so no NOTIFY sent after it is
         // missed; later reconnects happen in the background.
-        let session = ListenSession::open(&pg, outbox_written.clone()).await?;
+        let session = ListenSession::open(&pg, &tls, outbox_written.clone()).await?;
         let (notify_others, requests) = mpsc::channel(1);
-        let listener = tokio::spawn(listen_forever(pg, outbox_written.clone(), session, requests));
+        let listener = tokio::spawn(listen_forever(pg, tls, outbox_written.clone(), session, requests));
         Ok(Arc::new(Self {
             pool,
             outbox_written,
@@ -171,8 +167,12 @@ struct ListenSession {
 }
 
 impl ListenSession {
-    async fn open(pg: &tokio_postgres::Config, notify: Arc<Notify>) -> Result<Self, RepoError> {
-        let (client, mut connection) = pg.connect(NoTls).await.map_err(from_pg)?;
+    async fn open(
+        pg: &tokio_postgres::Config,
+        tls: &MakeRustlsConnect,
+        notify: Arc<Notify>,
+    ) -> Result<Self, RepoError> {
+        let (client, mut connection) = pg.connect(tls.clone()).await.map_err(from_pg)?;
         // Our own NOTIFYs come back to us; they are not news to this process.
         let own_pid = Arc::new(AtomicI32::new(0));
         let pid = own_pid.clone();
@@ -225,6 +225,7 @@ impl ListenSession {
 /// wake-ups sent meanwhile were lost.
 async fn listen_forever(
     pg: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
     notify: Arc<Notify>,
     first: ListenSession,
     mut requests: mpsc::Receiver<()>,
@@ -235,7 +236,7 @@ async fn listen_forever(
     let mut delays = Policy::RECONNECT.delays();
     loop {
         tokio::time::sleep(delays.next().unwrap_or(Duration::from_secs(5))).await;
-        match ListenSession::open(&pg, notify.clone()).await {
+        match ListenSession::open(&pg, &tls, notify.clone()).await {
             Ok(session) => {
                 tracing::info!("outbox listener reconnected");
                 delays = Policy::RECONNECT.delays();

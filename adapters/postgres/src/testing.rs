@@ -14,7 +14,6 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use todo_ports::RepoError;
-use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
 use crate::PgConfig;
@@ -101,9 +100,11 @@ impl Drop for TempDatabase {
     }
 }
 
-/// A connection through `url`, driven in the background.
+/// A connection through `url` (TLS as its `sslmode` says, as the store would), driven in the
+/// background.
 async fn admin(url: &str) -> Result<tokio_postgres::Client, RepoError> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await.map_err(from_pg)?;
+    let (pg, tls) = PgConfig::new(url).prepare().map_err(|e| RepoError::Internal(e.into()))?;
+    let (client, connection) = pg.connect(tls).await.map_err(from_pg)?;
     tokio::spawn(async move {
         let _ = connection.await;
     });
@@ -138,11 +139,12 @@ pub fn with_database(url: &str, name: &str) -> Result<String, RepoError> {
 /// A PostgreSQL server of a test's own, in a temporary directory on a free loopback port,
 /// with fsync off; stopped and removed when dropped. Lets a test stop and restart the server
 /// without touching the shared stack. Needs root (the server runs as `postgres` through
-/// `runuser`).
+/// `runuser`). [`ThrowawayServer::with_tls`] turns TLS on.
 pub struct ThrowawayServer {
     bin: PathBuf,
     dir: PathBuf,
     port: u16,
+    tls: bool,
 }
 
 impl ThrowawayServer {
@@ -176,11 +178,32 @@ impl ThrowawayServer {
         std::fs::create_dir_all(&dir).expect("server dir");
         let chown = Command::new("chown").args(["postgres:postgres"]).arg(&dir).status().expect("chown");
         assert!(chown.success());
-        let server = Self { bin, dir, port };
+        let server = Self { bin, dir, port, tls: false };
         let data = server.data();
         server
             .as_postgres("initdb", &["-D", &data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"]);
         server
+    }
+
+    /// This server with TLS on (`ssl=on`) once started, presenting `certificate_pem` (the
+    /// server's certificate, then any intermediates) with the private key `key_pem`. The
+    /// default `pg_hba.conf` lets clients in with TLS and without.
+    ///
+    /// # Panics
+    /// When the files cannot be written.
+    #[allow(clippy::expect_used)]
+    pub fn with_tls(mut self, certificate_pem: &str, key_pem: &str) -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        for (name, pem) in [("server.crt", certificate_pem), ("server.key", key_pem)] {
+            let path = self.dir.join(name);
+            std::fs::write(&path, pem).expect("write a TLS file");
+            // PostgreSQL refuses a key that others may read.
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+            let chown = Command::new("chown").args(["postgres:postgres"]).arg(&path).status().expect("chown");
+            assert!(chown.success());
+        }
+        self.tls = true;
+        self
     }
 
     fn data(&self) -> String {
@@ -192,7 +215,12 @@ impl ThrowawayServer {
     /// # Panics
     /// When `pg_ctl start` fails.
     pub fn start(&self) {
-        let options = format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.port, self.dir.display());
+        let mut options =
+            format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.port, self.dir.display());
+        if self.tls {
+            let dir = self.dir.display();
+            options.push_str(&format!(" -c ssl=on -c ssl_cert_file={dir}/server.crt -c ssl_key_file={dir}/server.key"));
+        }
         let log = self.dir.join("server.log").display().to_string();
         self.as_postgres("pg_ctl", &["-D", &self.data(), "-o", &options, "-l", &log, "-w", "-t", "60", "start"]);
     }
@@ -208,6 +236,11 @@ impl ThrowawayServer {
     /// The superuser URL of the server's `postgres` database.
     pub fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// The port the server listens on (on 127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
     }
 }
 

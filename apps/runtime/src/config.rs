@@ -43,6 +43,10 @@ pub enum ConfigError {
     /// The chat assistant's model settings are wrong or incomplete.
     #[error(transparent)]
     Llm(#[from] todo_adapter_llm::LlmConfigError),
+    /// `DATABASE_URL` (its `sslmode`) and `DATABASE_CA_FILE` cannot be used together or at all.
+    /// Shows no password.
+    #[error("DATABASE_URL/DATABASE_CA_FILE: {0}")]
+    Postgres(#[from] todo_adapter_postgres::PgConfigError),
 }
 
 /// Everything an app is configured with. `Debug` shows no secret.
@@ -58,6 +62,10 @@ pub struct Config {
     /// default.
     pub roles: Vec<Role>,
     /// `DATABASE_URL` (and `DATABASE_POOL_SIZE`): tasks, outbox and ledgers in PostgreSQL.
+    /// The URL's `sslmode` (`disable`, `prefer` by default, `require`, `verify-ca`,
+    /// `verify-full`) says whether TLS is used; the strict ones verify the server's certificate
+    /// and host name against Mozilla's roots, or the CA certificates (PEM) of
+    /// `DATABASE_CA_FILE`.
     pub postgres: Option<PgConfig>,
     /// The sidecar, when `DAPR_HTTP_PORT` or `DAPR_HTTP_ENDPOINT` is set (`DAPR_API_TOKEN`,
     /// `TOPIC_PREFIX`, `DAPR_PUBSUB_NAME`: `kafka-pubsub`, for the sync service
@@ -157,6 +165,10 @@ impl Config {
                 if let Some(size) = s.parsed::<usize>("DATABASE_POOL_SIZE", "a whole number")? {
                     pg = pg.with_pool_size(size.max(1));
                 }
+                if let Some(path) = s.get("DATABASE_CA_FILE") {
+                    pg = pg.with_ca_file(path);
+                }
+                pg.check()?;
                 Some(pg)
             }
         };
@@ -398,10 +410,33 @@ mod tests {
         assert_eq!(c.dapr.as_ref().map(|d| d.topic_prefix.as_str()), Some("staging-"));
         assert_eq!(c.sweep_interval, None, "the cron binding drives the sweep");
         assert!(config(&[("DAPR_HTTP_PORT", "x")]).is_err());
+        let e = config(&[("DATABASE_URL", "postgres://todo:pg-s3cret@h/todo?port=x")]).unwrap_err();
+        assert!(e.to_string().contains("todo:***@h") && !e.to_string().contains("pg-s3cret"), "{e}");
         let sync = service(Service::Sync, &[("DAPR_HTTP_PORT", "3511")]).unwrap();
         assert_eq!(sync.dapr.map(|d| d.pubsub_name), Some("kafka-pubsub-fanout".to_owned()));
         let c = config(&[("DAPR_HTTP_PORT", "3511"), ("DAPR_PUBSUB_NAME", "redpanda")]).unwrap();
         assert_eq!(c.dapr.map(|d| d.pubsub_name), Some("redpanda".to_owned()));
+    }
+
+    #[test]
+    fn the_database_url_s_sslmode_and_ca_file_are_checked_at_start_up() {
+        let url = |mode: &str| format!("postgres://todo:pw@db.example:5432/todo?sslmode={mode}");
+        for mode in ["disable", "prefer", "require", "verify-ca", "verify-full"] {
+            assert!(config(&[("DATABASE_URL", &url(mode))]).is_ok(), "{mode}");
+        }
+        let e = config(&[("DATABASE_URL", &url("allow"))]).unwrap_err();
+        assert!(e.to_string().contains("DATABASE_URL") && e.to_string().contains("sslmode=\"allow\""), "{e}");
+        let ca = std::env::temp_dir().join(format!("todo-runtime-ca-{}.pem", std::process::id()));
+        std::fs::write(&ca, "no certificate here").unwrap();
+        let ca_file = ca.display().to_string();
+        let e = config(&[("DATABASE_URL", &url("require")), ("DATABASE_CA_FILE", &ca_file)]).unwrap_err();
+        assert!(e.to_string().contains("DATABASE_CA_FILE") && e.to_string().contains("no PEM certificate"), "{e}");
+        let e =
+            config(&[("DATABASE_URL", "postgres://todo@db.example/todo"), ("DATABASE_CA_FILE", &ca_file)]).unwrap_err();
+        assert!(e.to_string().contains("sslmode=prefer") && e.to_string().contains("sslmode=require"), "{e}");
+        std::fs::remove_file(&ca).unwrap();
+        let e = config(&[("DATABASE_URL", &url("require")), ("DATABASE_CA_FILE", &ca_file)]).unwrap_err();
+        assert!(e.to_string().contains(&ca_file), "a missing file is named: {e}");
     }
 
     #[test]
