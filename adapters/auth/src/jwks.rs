@@ -21,12 +21,9 @@ use bytes::Bytes;
 use http::header::{ACCEPT, USER_AGENT};
 use http::{Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Empty, Limited};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
+use todo_http_client::{HttpsClient, error_chain, https_client, is_loopback};
 use todo_ports::IdentityError;
 use tokio::time::Instant;
 
@@ -64,7 +61,7 @@ pub(crate) trait KeySetSource: Send + Sync {
 
 /// A key set at a URL.
 pub(crate) struct HttpSource {
-    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    client: HttpsClient<Empty<Bytes>>,
     url: Uri,
     timeout: Duration,
     max_bytes: usize,
@@ -76,39 +73,9 @@ impl HttpSource {
         if url.scheme_str() == Some("http") && !is_loopback(&url) {
             tracing::warn!(url = %url, "the key set is fetched over plain http: use https outside a trusted network");
         }
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-            .map_err(|e| AuthConfigError::Tls(e.to_string()))?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(https);
+        let client = https_client(None).map_err(|e| AuthConfigError::Tls(e.to_string()))?;
         Ok(Self { client, url, timeout: options.fetch_timeout, max_bytes: options.max_bytes })
     }
-}
-
-fn is_loopback(url: &Uri) -> bool {
-    match url.host() {
-        Some("localhost") => true,
-        Some(host) => host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback()),
-        None => false,
-    }
-}
-
-/// An error and its sources on one line (hyper's errors say little at the top).
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
 }
 
 #[async_trait::async_trait]
@@ -120,14 +87,14 @@ impl KeySetSource for HttpSource {
             .body(Empty::new())
             .map_err(|e| JwksError::Request(e.to_string()))?;
         let exchange = async {
-            let response = self.client.request(request).await.map_err(|e| JwksError::Request(chain(&e)))?;
+            let response = self.client.request(request).await.map_err(|e| JwksError::Request(error_chain(&e)))?;
             if response.status() != StatusCode::OK {
                 return Err(JwksError::Status(response.status().as_u16()));
             }
             let body = Limited::new(response.into_body(), self.max_bytes)
                 .collect()
                 .await
-                .map_err(|e| JwksError::Body(chain(e.as_ref())))?;
+                .map_err(|e| JwksError::Body(error_chain(e.as_ref())))?;
             Ok(body.to_bytes())
         };
         tokio::time::timeout(self.timeout, exchange).await.map_err(|_| JwksError::Timeout(self.timeout))?
@@ -485,18 +452,5 @@ mod tests {
         let kids: Vec<_> = keys.iter().map(|k| k.kid.as_deref()).collect();
         assert_eq!(kids, [Some("ok")]);
         assert!(matches!(parse_key_set(b"<html>"), Err(JwksError::Parse(_))));
-    }
-
-    #[test]
-    fn loopback_hosts_are_recognised() {
-        for (url, loopback) in [
-            ("http://127.0.0.1:1/j", true),
-            ("http://localhost/j", true),
-            ("http://[::1]:8/j", true),
-            ("http://issuer.example/j", false),
-            ("http://10.0.0.1/j", false),
-        ] {
-            assert_eq!(is_loopback(&url.parse().unwrap()), loopback, "{url}");
-        }
     }
 }

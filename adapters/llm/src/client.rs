@@ -21,11 +21,8 @@ use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use http::{HeaderValue, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use secrecy::ExposeSecret;
+use todo_http_client::{HttpsClient, error_chain, https_client, is_loopback};
 use todo_ports::{BoxError, ChatModel, ChatRequest, Completion, CompletionPart, ModelError};
 use tokio::time::Instant;
 
@@ -39,7 +36,7 @@ const ERROR_BODY_BYTES: usize = 16 * 1024;
 /// A model behind an OpenAI-compatible Chat Completions API. `Debug` shows no key.
 #[derive(Clone)]
 pub struct OpenAiChat {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: HttpsClient<Full<Bytes>>,
     endpoint: Uri,
     /// `Bearer …`, marked sensitive.
     authorization: HeaderValue,
@@ -79,17 +76,7 @@ impl OpenAiChat {
                 }
             })?;
         authorization.set_sensitive(true);
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(config.connect_timeout));
-        http.set_nodelay(true);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-            .map_err(|e| LlmConfigError::Tls(e.to_string()))?
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(https);
+        let client = https_client(Some(config.connect_timeout)).map_err(|e| LlmConfigError::Tls(e.to_string()))?;
         Ok(Self {
             client,
             endpoint,
@@ -120,30 +107,6 @@ impl OpenAiChat {
     }
 }
 
-fn is_loopback(url: &Uri) -> bool {
-    match url.host() {
-        Some("localhost") => true,
-        Some(host) => host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback()),
-        None => false,
-    }
-}
-
-/// An error and its sources on one line (hyper's errors say little at the top).
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
-}
-
 fn unavailable(why: impl Into<String>) -> ModelError {
     ModelError::Unavailable(BoxError::from(why.into()))
 }
@@ -166,7 +129,7 @@ impl ChatModel for OpenAiChat {
         let response = tokio::time::timeout_at(head_by, self.client.request(http))
             .await
             .map_err(|_| unavailable(format!("no answer within {:?}", self.read_timeout)))?
-            .map_err(|e| ModelError::Unavailable(chain(&e).into()))?;
+            .map_err(|e| ModelError::Unavailable(error_chain(&e).into()))?;
         let status = response.status();
         if !status.is_success() {
             return Err(self.refused(status, response.into_body()).await);
@@ -270,7 +233,7 @@ impl Reading {
             match frame {
                 None => return Ok(Read::End),
                 Some(Err(e)) => {
-                    return Err(ModelError::Unavailable(format!("the answer was cut off: {}", chain(&e)).into()));
+                    return Err(ModelError::Unavailable(format!("the answer was cut off: {}", error_chain(&e)).into()));
                 }
                 Some(Ok(frame)) => {
                     if let Ok(bytes) = frame.into_data() {

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use http::Uri;
 use secrecy::SecretString;
+use todo_http_client::is_loopback;
 
 /// The claim naming the user unless `OIDC_USER_CLAIM` says otherwise.
 pub const DEFAULT_USER_CLAIM: &str = "email";
@@ -163,19 +164,6 @@ pub(crate) fn check_url(key: &'static str, raw: &str) -> Result<Uri, OidcConfigE
         Some("http") if is_loopback(&uri) => Ok(uri),
         Some("http") => Err(invalid("must be https:// (plain http only on a loopback host)")),
         _ => Err(invalid("must be an https:// URL")),
-    }
-}
-
-/// `localhost` or a loopback address.
-pub(crate) fn is_loopback(uri: &Uri) -> bool {
-    match uri.host() {
-        Some("localhost") => true,
-        Some(host) => host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback()),
-        None => false,
     }
 }
 

@@ -8,10 +8,7 @@ use bytes::Bytes;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use http::{HeaderValue, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use todo_http_client::{HttpsClient, error_chain, https_client};
 
 use crate::OidcError;
 
@@ -28,19 +25,13 @@ pub(crate) struct Answer {
 
 #[derive(Clone)]
 pub(crate) struct HttpClient {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: HttpsClient<Full<Bytes>>,
     timeout: Duration,
 }
 
 impl HttpClient {
     pub(crate) fn new(timeout: Duration) -> Result<Self, OidcError> {
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-            .map_err(|e| OidcError::Internal(format!("TLS client: {e}")))?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(https);
+        let client = https_client(None).map_err(|e| OidcError::Internal(e.to_string()))?;
         Ok(Self { client, timeout })
     }
 
@@ -79,12 +70,14 @@ impl HttpClient {
                 .client
                 .request(request)
                 .await
-                .map_err(|e| OidcError::Unavailable(format!("{target}: {}", chain(&e))))?;
+                .map_err(|e| OidcError::Unavailable(format!("{target}: {}", error_chain(&e))))?;
             let status = response.status();
             let body = Limited::new(response.into_body(), MAX_BODY_BYTES)
                 .collect()
                 .await
-                .map_err(|e| OidcError::Unavailable(format!("{target}: reading the answer: {}", chain(e.as_ref()))))?
+                .map_err(|e| {
+                    OidcError::Unavailable(format!("{target}: reading the answer: {}", error_chain(e.as_ref())))
+                })?
                 .to_bytes();
             Ok(Answer { status, body })
         };
@@ -92,16 +85,4 @@ impl HttpClient {
             .await
             .map_err(|_| OidcError::Unavailable(format!("{target}: no answer within {:?}", self.timeout)))?
     }
-}
-
-/// An error and its sources on one line (hyper's errors say little at the top).
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
 }
