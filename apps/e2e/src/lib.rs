@@ -57,7 +57,8 @@ impl Split {
         Self::up_with(name, offset, &[])
     }
 
-    /// [`Split::up`] with more settings of `infra/local/services` (`TODO_SERVICES_RESILIENCY`, say).
+    /// [`Split::up`] with more settings of `infra/local/services` (`TODO_SERVICES_RESILIENCY`, or
+    /// `TODO_SERVICES_OIDC` for a split that trusts an OpenID provider).
     pub fn up_with(name: &str, offset: u16, env: &[(&str, &str)]) -> Option<Self> {
         todo_contract_tests::stack::stack(name)?;
         let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
