@@ -19,8 +19,8 @@ use std::time::Duration;
 
 use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
-use todo_e2e::Split;
 use todo_e2e::browser::Browser;
+use todo_e2e::{Split, wait_until};
 
 const PATIENCE: Duration = Duration::from_secs(30);
 /// The split's ports: the frontend on 3000 + 14000, the callback Dex allows by default.
@@ -153,6 +153,12 @@ async fn alice_signs_in_through_dex_on_the_split_and_bob_never_sees_her_task() {
     let status =
         browser.js("return fetch('/ui/api/tasks/' + arguments[0]).then((r) => r.status);", vec![json!(hers_id)]).await;
     assert_eq!(status, json!(404), "alice's task by id, in bob's session");
+    // The backend itself answered it, under the user Dex's token named (ids are unique: this run's).
+    let path = format!("{:?}", format!("/api/{bob}/tasks/{hers_id}"));
+    wait_until("the backend's 404 for bob's request", PATIENCE, async || {
+        split.log("backend", 0).iter().any(|l| l["fields"]["path"] == path.as_str() && l["fields"]["status"] == 404)
+    })
+    .await;
     browser.screenshot("bob-signed-in-through-dex").await;
 
     browser.close().await;
