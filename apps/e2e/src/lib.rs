@@ -57,7 +57,8 @@ impl Split {
         Self::up_with(name, offset, &[])
     }
 
-    /// [`Split::up`] with more settings of `infra/local/services` (`TODO_SERVICES_RESILIENCY`, say).
+    /// [`Split::up`] with more settings of `infra/local/services` (`TODO_SERVICES_RESILIENCY`, or
+    /// `TODO_SERVICES_OIDC` for a split that trusts an OpenID provider).
     pub fn up_with(name: &str, offset: u16, env: &[(&str, &str)]) -> Option<Self> {
         todo_contract_tests::stack::stack(name)?;
         let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -67,7 +68,10 @@ impl Split {
             prefix: format!("e2e-{name}-"),
             script: repo.join("infra/local/services"),
             env: env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
-            http: Client::builder(TokioExecutor::new()).build_http(),
+            // No pooled connections: a split is shared by tests on runtimes of their own, and a
+            // connection kept by a runtime that has ended fails the next call ("runtime dropped
+            // the dispatch task").
+            http: Client::builder(TokioExecutor::new()).pool_max_idle_per_host(0).build_http(),
         };
         split.services(&["down"]);
         split.services(&["up"]);

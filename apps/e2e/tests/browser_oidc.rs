@@ -1,39 +1,34 @@
-//! The OpenID Connect sign-in in a real browser: the frontend app (started in process) sends
-//! headless Chromium to Dex (`infra/local/dex`, a real OpenID provider), alice types her
-//! password on Dex's own form, and she comes back signed in through the authorization-code
-//! flow with PKCE, Dex's ID token held in the sealed session cookie as the bearer the services
-//! verify (against Dex's key set). The services are the all-in-one app verifying Dex's tokens;
-//! between the frontend and it stands a stand-in for the frontend's sidecar that forwards
-//! `/v1.0/invoke/{app}/method/…` to it (the real sidecars are `tests/frontend.rs`'s).
+//! The OpenID Connect sign-in in a real browser, on the split: every service and the frontend
+//! their own process with their own `daprd`, started by `infra/local/services` with
+//! `TODO_SERVICES_OIDC` pointing at the running Dex's `dex.env` (`infra/local/dex`, a real
+//! OpenID provider). Headless Chromium goes from the frontend to Dex, alice types her password
+//! on Dex's own form and comes back signed in through the authorization-code flow with PKCE,
+//! Dex's ID token held in the sealed session cookie as the bearer the services verify against
+//! Dex's key set (they hold no shared secret). Her task goes through the frontend's sidecar to
+//! the backend's and shows; bob, signed in after her in the same browser, never sees it.
 //!
-//! The frontend listens where Dex sends the browser back: `OIDC_REDIRECT_URL` of `dex.env`
-//! (`http://127.0.0.1:8080/auth/callback` with `infra/local/dex up`'s defaults), so Dex runs
-//! as the lead started it. Screenshots go to `target/browser-artifacts/oidc/`.
+//! The split runs at offset 14000, so the frontend listens on 127.0.0.1:17000 and its callback,
+//! `http://127.0.0.1:17000/auth/callback`, is one of Dex's redirect URIs by `infra/local/dex
+//! up`'s defaults. Screenshots go to `target/browser-artifacts/oidc/`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed expectation is its failure
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
-use http_body_util::BodyExt;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use serde_json::json;
+use hyper::{Method, StatusCode};
+use serde_json::{Value, json};
 use todo_e2e::browser::Browser;
-use tokio::sync::oneshot;
+use todo_e2e::{Split, wait_until};
 
 const PATIENCE: Duration = Duration::from_secs(30);
+/// The split's ports: the frontend on 3000 + 14000, the callback Dex allows by default.
+const OFFSET: u16 = 14000;
 
-/// `dex.env` of the running Dex, or `None` (after a loud message) when Dex is not up and
-/// `TODO_REQUIRE_STACK` is unset.
-fn dex_env() -> Option<HashMap<String, String>> {
+/// The running Dex's `dex.env`, its path and its settings, or `None` (after a loud message)
+/// when Dex is not up and `TODO_REQUIRE_STACK` is unset.
+fn dex_env() -> Option<(PathBuf, HashMap<String, String>)> {
     let run = std::env::var("TODO_STACK_RUN").unwrap_or_else(|_| "/tmp/todo-stack".into());
     let path = std::path::Path::new(&run).join("dex.env");
     let Ok(text) = std::fs::read_to_string(&path) else {
@@ -42,147 +37,130 @@ fn dex_env() -> Option<HashMap<String, String>> {
         eprintln!("SKIPPED: {message}");
         return None;
     };
-    Some(
-        text.lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-            .collect(),
-    )
+    let settings = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    Some((path, settings))
 }
 
-/// A server on `listener` until the returned sender fires.
-fn serve(listener: tokio::net::TcpListener, router: Router) -> oneshot::Sender<()> {
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await
-    });
-    stop
+/// A title of this run only (the split's database outlives it).
+fn title(what: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    format!("{what} {}-{}", std::process::id(), nanos % 1_000_000)
 }
 
-/// The stand-in sidecar: `/v1.0/invoke/{app}/method/{path}` to `target/{path}`, headers and
-/// body as they came; its health checks answer 204.
-async fn invoke(State(target): State<String>, request: Request) -> Response {
-    let client: Client<HttpConnector, Body> = Client::builder(TokioExecutor::new()).build_http();
-    let (mut parts, body) = request.into_parts();
-    let path_and_query = parts.uri.path_and_query().map(|pq| pq.as_str().to_owned()).unwrap_or_default();
-    let Some((_, rest)) = path_and_query.split_once("/method/") else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    parts.uri = format!("{target}/{rest}").parse().unwrap();
-    parts.headers.remove("host");
-    match client.request(Request::from_parts(parts, body)).await {
-        Ok(answer) => {
-            let (parts, body) = answer.into_parts();
-            let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-            Response::from_parts(parts, Body::from(bytes))
-        }
-        Err(e) => {
-            (StatusCode::INTERNAL_SERVER_ERROR, format!(r#"{{"errorCode":"ERR_DIRECT_INVOKE","message":"{e}"}}"#))
-                .into_response()
-        }
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn alice_signs_in_through_dex_with_the_code_flow_and_pkce_and_uses_her_tasks() {
-    let Some(dex) = dex_env() else { return };
-    let Some(mut browser) = Browser::start("oidc").await else { return };
-    let setting = |k: &str| dex.get(k).cloned().unwrap_or_else(|| panic!("dex.env has no {k}"));
-
-    // The services, verifying Dex's ID tokens as `Oidc::service_settings` says.
-    let services_auth: Vec<(&str, String)> =
-        ["AUTH_JWKS_URL", "AUTH_ISSUER", "AUTH_AUDIENCE", "AUTH_USER_CLAIM"].map(|k| (k, setting(k))).into();
-    let config =
-        todo_runtime::Config::from_lookup(|k| services_auth.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
-            .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let services = format!("http://{}", listener.local_addr().unwrap());
-    let (stop_services, services_stopped) = oneshot::channel::<()>();
-    let services_done = tokio::spawn(todo_runtime::run(config, listener, async move {
-        let _ = services_stopped.await;
-    }));
-
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sidecar = format!("http://{}", listener.local_addr().unwrap());
-    let stop_sidecar = serve(
-        listener,
-        Router::new()
-            .route("/v1.0/healthz", get(|| async { StatusCode::NO_CONTENT }))
-            .route("/v1.0/healthz/outbound", get(|| async { StatusCode::NO_CONTENT }))
-            .route("/v1.0/invoke/{*rest}", any(invoke))
-            .with_state(services.clone()),
-    );
-
-    // The frontend, where Dex sends the browser back.
-    let redirect = setting("OIDC_REDIRECT_URL");
-    let origin = redirect.trim_end_matches("/auth/callback").to_owned();
-    let address = origin.trim_start_matches("http://").to_owned();
-    let mut frontend_settings: Vec<(&str, String)> =
-        ["OIDC_ISSUER_URL", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET", "OIDC_REDIRECT_URL"]
-            .map(|k| (k, setting(k)))
-            .into();
-    frontend_settings.extend([("DAPR_HTTP_ENDPOINT", sidecar), ("SYNC_URL", services.clone())]);
-    frontend_settings.extend(services_auth.iter().cloned());
-    let config = todo_frontend::FrontendConfig::from_lookup(|k| {
-        frontend_settings.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
-    })
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind(&address)
-        .await
-        .unwrap_or_else(|e| panic!("the frontend must listen on {address} (Dex's redirect URI): {e}"));
-    let (stop_frontend, frontend_stopped) = oneshot::channel::<()>();
-    let frontend_done = tokio::spawn(todo_frontend::run(config, listener, async move {
-        let _ = frontend_stopped.await;
-    }));
-
-    // Signed out: the page offers the provider's sign-in, and no development sign-in.
-    browser.goto(&format!("{origin}/")).await;
+/// Signs `email` in from the signed-out page at `origin`, on Dex's own form, and waits until
+/// the page shows the task list as theirs.
+async fn sign_in_at_dex(browser: &mut Browser, origin: &str, issuer: &str, email: &str, password: &str, who: &str) {
     browser.wait_until("the provider's sign-in", "!document.getElementById('oidc-box').hidden", PATIENCE).await;
-    assert_eq!(browser.js("return document.getElementById('dev-form').hidden;", vec![]).await, json!(true));
-    browser.screenshot("signed-out").await;
-
-    // To Dex: an authorization request with a PKCE S256 challenge, then Dex's own login form.
+    assert_eq!(
+        browser.js("return document.getElementById('dev-form').hidden;", vec![]).await,
+        json!(true),
+        "no development sign-in beside the provider's"
+    );
     browser.click("#oidc-link").await;
     browser.wait_until("Dex's login form", "!!document.querySelector('input[name=password]')", PATIENCE).await;
     let at_dex = browser.client().current_url().await.unwrap();
-    assert!(at_dex.as_str().starts_with(&setting("OIDC_ISSUER_URL")), "at the provider: {at_dex}");
-    browser.screenshot("dex-login").await;
-    browser.type_into("input[name=login]", &setting("TODO_DEX_USER1_EMAIL")).await;
-    browser.type_into("input[name=password]", &setting("TODO_DEX_USER1_PASSWORD")).await;
+    assert!(at_dex.as_str().starts_with(issuer), "at the provider: {at_dex}");
+    browser.screenshot(&format!("{who}-dex-login")).await;
+    browser.type_into("input[name=login]", email).await;
+    browser.type_into("input[name=password]", password).await;
     browser.click("button[type=submit]").await;
 
-    // Back through the callback: signed in as alice, with no token the page could read.
-    let alice = setting("TODO_DEX_USER1_EMAIL");
     let signed_in = format!(
         "!document.getElementById('app').hidden && document.getElementById('whoami').textContent === {}",
-        json!(alice)
+        json!(email)
     );
-    browser.wait_until("signed in as alice", &signed_in, PATIENCE).await;
+    browser.wait_until(&format!("signed in as {who}"), &signed_in, PATIENCE).await;
     let url = browser.client().current_url().await.unwrap();
     assert_eq!(url.as_str(), format!("{origin}/"), "the callback redirects to the page, without code or state");
     let readable = browser.js("return document.cookie;", vec![]).await;
     assert!(!readable.as_str().unwrap_or_default().contains("eyJ"), "no token readable by the page: {readable}");
     let session = browser.js("return fetch('/ui/session').then((r) => r.json());", vec![]).await;
-    assert_eq!(session["via"], json!("oidc"), "{session}");
-
-    // Dex's ID token is what the services get: alice's own tasks, created and listed.
-    browser.create_task("Booked through Dex", &[("#t-priority", "3")]).await;
-    let page = browser.js("return fetch('/ui/api/tasks').then((r) => r.json());", vec![]).await;
-    assert_eq!(page["items"][0]["user_id"], json!(alice), "{page}");
+    assert_eq!((session["via"].clone(), session["user_id"].clone()), (json!("oidc"), json!(email)), "{session}");
     browser
         .wait_until("the live feed", "document.getElementById('live-status').textContent === 'live'", PATIENCE)
         .await;
-    browser.screenshot("signed-in-through-dex").await;
+}
+
+/// The tasks the UI's API lists for the signed-in user: `(user_id, title)` each.
+async fn listed(browser: &Browser) -> Vec<(String, String)> {
+    let page: Value = browser.js("return fetch('/ui/api/tasks?limit=100').then((r) => r.json());", vec![]).await;
+    let items = page["items"].as_array().unwrap_or_else(|| panic!("a page of tasks: {page}"));
+    items
+        .iter()
+        .map(|t| {
+            (t["user_id"].as_str().unwrap_or_default().to_owned(), t["title"].as_str().unwrap_or_default().to_owned())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alice_signs_in_through_dex_on_the_split_and_bob_never_sees_her_task() {
+    let Some((dex_file, dex)) = dex_env() else { return };
+    let setting = |k: &str| dex.get(k).cloned().unwrap_or_else(|| panic!("dex.env has no {k}"));
+    let callback = format!("http://127.0.0.1:{}/auth/callback", 3000 + OFFSET);
+    assert!(
+        setting("TODO_DEX_REDIRECT_URIS").split_whitespace().any(|u| u == callback),
+        "Dex must allow {callback}: run infra/local/dex up (its default redirect URIs include it)"
+    );
+    let dex_file = dex_file.to_str().unwrap().to_owned();
+    let Some(split) = Split::up_with("oidc", OFFSET, &[("TODO_SERVICES_OIDC", &dex_file)]) else { return };
+    let Some(mut browser) = Browser::start("oidc").await else { return };
+    let origin = split.url("frontend", 0);
+    let issuer = setting("OIDC_ISSUER_URL");
+
+    // The backend, reached past the sidecars, takes no request without a token; with the
+    // provider's keys it holds no secret a token could be signed with here.
+    let tasks = format!("{}/api/alice/tasks", split.url("backend", 0));
+    assert_eq!(split.call(Method::GET, &tasks, None, None).await.status, StatusCode::UNAUTHORIZED);
+
+    // Signed out: the page offers the provider's sign-in only. Alice signs in on Dex's form.
+    browser.goto(&format!("{origin}/")).await;
+    browser.wait_until("the provider's sign-in", "!document.getElementById('oidc-box').hidden", PATIENCE).await;
+    browser.screenshot("signed-out").await;
+    let alice = setting("TODO_DEX_USER1_EMAIL");
+    sign_in_at_dex(&mut browser, &origin, &issuer, &alice, &setting("TODO_DEX_USER1_PASSWORD"), "alice").await;
+
+    // Her task, through the frontend's sidecar to the backend's, which verified Dex's token.
+    let hers = title("Booked through Dex");
+    let hers_id = browser.create_task(&hers, &[("#t-priority", "3")]).await;
+    let listed_for_alice = listed(&browser).await;
+    assert!(listed_for_alice.contains(&(alice.clone(), hers.clone())), "{listed_for_alice:?}");
+    assert!(listed_for_alice.iter().all(|(owner, _)| *owner == alice), "only alice's: {listed_for_alice:?}");
+    browser.screenshot("alice-signed-in-through-dex").await;
+
+    // Alice signs out; bob signs in in the same browser, on Dex's form again.
+    browser.click("#signout").await;
+    browser.wait_until("signed out", "document.getElementById('app').hidden", PATIENCE).await;
+    let session = browser.js("return fetch('/ui/session').then((r) => r.json());", vec![]).await;
+    assert_eq!(session["signed_in"], json!(false), "{session}");
+    let bob = setting("TODO_DEX_USER2_EMAIL");
+    sign_in_at_dex(&mut browser, &origin, &issuer, &bob, &setting("TODO_DEX_USER2_PASSWORD"), "bob").await;
+
+    // Bob's list, on the page and from the API, holds none of alice's tasks.
+    let his = title("Bob's own");
+    browser.create_task(&his, &[]).await;
+    let shown: Vec<String> = browser.tasks_shown().await.into_iter().map(|(_, title, _, _)| title).collect();
+    assert!(shown.contains(&his), "{shown:?}");
+    assert!(!shown.contains(&hers), "bob's page never shows alice's task: {shown:?}");
+    let listed_for_bob = listed(&browser).await;
+    assert!(listed_for_bob.iter().all(|(owner, _)| *owner == bob), "only bob's: {listed_for_bob:?}");
+    // Her task by its id, asked for in bob's session: the backend looks under bob's tasks only.
+    let status =
+        browser.js("return fetch('/ui/api/tasks/' + arguments[0]).then((r) => r.status);", vec![json!(hers_id)]).await;
+    assert_eq!(status, json!(404), "alice's task by id, in bob's session");
+    // The backend itself answered it, under the user Dex's token named (ids are unique: this run's).
+    let path = format!("{:?}", format!("/api/{bob}/tasks/{hers_id}"));
+    wait_until("the backend's 404 for bob's request", PATIENCE, async || {
+        split.log("backend", 0).iter().any(|l| l["fields"]["path"] == path.as_str() && l["fields"]["status"] == 404)
+    })
+    .await;
+    browser.screenshot("bob-signed-in-through-dex").await;
 
     browser.close().await;
-    let _ = stop_frontend.send(());
-    let _ = frontend_done.await;
-    let _ = stop_sidecar.send(());
-    let _ = stop_services.send(());
-    let _ = services_done.await;
+    drop(split);
 }
