@@ -75,6 +75,8 @@ pub struct Reply {
     end: End,
     /// How long the head waits.
     delay: Duration,
+    /// The head waits until the server has been asked this many times in all.
+    after_asked: usize,
 }
 
 /// A chunk of a streamed answer with `delta` for choice 0.
@@ -102,6 +104,7 @@ impl Reply {
             pause: Duration::from_millis(2),
             end: End::Close,
             delay: Duration::ZERO,
+            after_asked: 0,
         }
     }
 
@@ -151,6 +154,7 @@ impl Reply {
             pause: Duration::ZERO,
             end: End::Close,
             delay: Duration::ZERO,
+            after_asked: 0,
         }
     }
 
@@ -163,6 +167,7 @@ impl Reply {
             pause: Duration::ZERO,
             end: End::Close,
             delay: Duration::ZERO,
+            after_asked: 0,
         }
     }
 
@@ -191,6 +196,13 @@ impl Reply {
         self
     }
 
+    /// The answer's head waits until the server has received `n` requests in all (at most 10 s),
+    /// so that a test can make requests overlap without guessing a delay.
+    pub fn after_asked(mut self, n: usize) -> Self {
+        self.after_asked = n;
+        self
+    }
+
     /// `pause` before each piece.
     pub fn paced(mut self, pause: Duration) -> Self {
         self.pause = pause;
@@ -198,7 +210,7 @@ impl Reply {
     }
 
     fn into_response(self) -> Response<UnsyncBoxBody<Bytes, Infallible>> {
-        let Self { status, content_type, pieces, pause, end, delay: _ } = self;
+        let Self { status, content_type, pieces, pause, end, delay: _, after_asked: _ } = self;
         let frames = futures_util::stream::iter(pieces).then(move |piece| async move {
             tokio::time::sleep(pause).await;
             Ok::<_, Infallible>(Frame::data(piece))
@@ -218,6 +230,26 @@ impl Reply {
 struct Script {
     replies: Mutex<VecDeque<Reply>>,
     asked: Mutex<Vec<Asked>>,
+    /// Woken whenever a request is recorded.
+    arrived: tokio::sync::Notify,
+}
+
+impl Script {
+    /// Until `n` requests have been recorded, or 10 s have passed.
+    async fn until_asked(&self, n: usize) {
+        let wait = async {
+            loop {
+                let arrived = self.arrived.notified();
+                tokio::pin!(arrived);
+                arrived.as_mut().enable();
+                if lock(&self.asked).len() >= n {
+                    return;
+                }
+                arrived.await;
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(10), wait).await;
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -299,9 +331,11 @@ async fn answer(
         accept: header(http::header::ACCEPT),
         body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
     });
+    script.arrived.notify_waiters();
     let next = lock(&script.replies).pop_front();
     Ok(match next {
         Some(reply) => {
+            script.until_asked(reply.after_asked).await;
             tokio::time::sleep(reply.delay).await;
             reply.into_response()
         }

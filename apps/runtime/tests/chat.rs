@@ -364,9 +364,10 @@ async fn two_tabs_chatting_at_once_in_one_session_lose_no_message() {
     let api = ScriptedApi::start().await;
     let settings = model_settings(&api);
     let app = App::start(&vars(&settings)).await;
-    // Both answers come late, so that both turns read the conversation before either writes.
-    api.reply(Reply::text(&["answer"]).delayed(Duration::from_millis(300)));
-    api.reply(Reply::text(&["answer"]).delayed(Duration::from_millis(300)));
+    // Neither answer comes before both turns have asked the model, so both turns read the
+    // conversation before either writes.
+    api.reply(Reply::text(&["answer"]).after_asked(2));
+    api.reply(Reply::text(&["answer"]).after_asked(2));
     let (one, two) = tokio::join!(app.chat("alice", "s1", "from tab one"), app.chat("alice", "s1", "from tab two"));
     for tab in [&one, &two] {
         assert_eq!(tab.events().last().unwrap().0, "done", "{}", tab.body);
