@@ -72,3 +72,10 @@ pub fn stack(suite: &str) -> Option<Stack> {
         }
     }
 }
+
+/// Where PostgreSQL's binaries are, for a test's throwaway server: the stack's
+/// `TODO_STACK_PG_BIN`, else Debian's.
+pub fn pg_bin_dir() -> PathBuf {
+    let from_stack = Stack::load().ok().and_then(|stack| stack.try_get("TODO_STACK_PG_BIN").map(PathBuf::from));
+    from_stack.unwrap_or_else(|| PathBuf::from("/usr/lib/postgresql/15/bin"))
+}

@@ -155,6 +155,21 @@ impl ThrowawayServer {
         bin.join("initdb").exists() && root && runuser
     }
 
+    /// `bin` when a server can be run from it here, else `None` after saying why `suite` is
+    /// skipped.
+    ///
+    /// # Panics
+    /// When no server can be run and `TODO_REQUIRE_STACK=1`: then the suite must not skip.
+    pub fn binaries_or_skip(bin: PathBuf, suite: &str) -> Option<PathBuf> {
+        if Self::can_run(&bin) {
+            return Some(bin);
+        }
+        let message = format!("SKIPPED {suite}: needs root, runuser and PostgreSQL's binaries ({})", bin.display());
+        assert!(!std::env::var("TODO_REQUIRE_STACK").is_ok_and(|v| v == "1"), "{message} (TODO_REQUIRE_STACK=1)");
+        eprintln!("\n!!!!!!!! {message}\n");
+        None
+    }
+
     fn as_postgres(&self, program: &str, args: &[&str]) -> std::process::Output {
         let program = self.bin.join(program);
         let out = Command::new("runuser")

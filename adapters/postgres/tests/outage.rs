@@ -9,7 +9,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test or benchmark: a failed expectation is its failure
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,25 +18,14 @@ use todo_contract_tests::store::{RecordingBus, event, task, user};
 use todo_ports::model::TaskEventType;
 use todo_ports::{AuditLog, AuditQuery, Inserted, Outbox, OutboxWait, RepoError, TaskQuery, TaskRepository};
 
-fn pg_bin() -> Option<PathBuf> {
-    let from_stack = todo_contract_tests::stack::env_file();
-    let stack_bin = std::fs::read_to_string(from_stack).ok().and_then(|text| {
-        text.lines().find_map(|l| l.strip_prefix("TODO_STACK_PG_BIN=").map(|v| PathBuf::from(v.trim())))
-    });
-    let bin = stack_bin.unwrap_or_else(|| PathBuf::from("/usr/lib/postgresql/15/bin"));
-    ThrowawayServer::can_run(&bin).then_some(bin)
-}
-
 fn unavailable<T: std::fmt::Debug>(what: &str, r: Result<T, RepoError>) {
     assert!(matches!(r, Err(RepoError::Unavailable(_))), "{what} while the server is down: {r:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_store_is_unavailable_while_postgres_is_down_and_recovers_by_itself() {
-    let Some(bin) = pg_bin() else {
-        let message = "SKIPPED postgres outage: needs root, runuser and PostgreSQL's binaries";
-        assert!(!std::env::var("TODO_REQUIRE_STACK").is_ok_and(|v| v == "1"), "{message} (TODO_REQUIRE_STACK=1)");
-        eprintln!("\n!!!!!!!! {message}\n");
+    let Some(bin) = ThrowawayServer::binaries_or_skip(todo_contract_tests::stack::pg_bin_dir(), "postgres outage")
+    else {
         return;
     };
     let server = tokio::task::block_in_place(|| {

@@ -25,27 +25,6 @@ use todo_contract_tests::store::{event, task, user};
 use todo_ports::model::TaskEventType;
 use todo_ports::{Inserted, RepoError, TaskRepository};
 
-fn pg_bin() -> Option<PathBuf> {
-    let from_stack = todo_contract_tests::stack::env_file();
-    let stack_bin = std::fs::read_to_string(from_stack).ok().and_then(|text| {
-        text.lines().find_map(|l| l.strip_prefix("TODO_STACK_PG_BIN=").map(|v| PathBuf::from(v.trim())))
-    });
-    let bin = stack_bin.unwrap_or_else(|| PathBuf::from("/usr/lib/postgresql/15/bin"));
-    ThrowawayServer::can_run(&bin).then_some(bin)
-}
-
-/// PostgreSQL's binaries, or `None` after saying why the test is skipped (a failure under
-/// `TODO_REQUIRE_STACK=1`).
-fn pg_bin_or_skip(test: &str) -> Option<PathBuf> {
-    let bin = pg_bin();
-    if bin.is_none() {
-        let message = format!("SKIPPED postgres tls {test}: needs root, runuser and PostgreSQL's binaries");
-        assert!(!std::env::var("TODO_REQUIRE_STACK").is_ok_and(|v| v == "1"), "{message} (TODO_REQUIRE_STACK=1)");
-        eprintln!("\n!!!!!!!! {message}\n");
-    }
-    bin
-}
-
 /// A CA of the test's own.
 fn certificate_authority(name: &str) -> CertifiedIssuer<'static, KeyPair> {
     let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -134,7 +113,10 @@ async fn refused(config: PgConfig) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_with_tls_on_is_trusted_only_with_its_ca_and_its_host_name() {
-    let Some(bin) = pg_bin_or_skip("on") else { return };
+    let Some(bin) = ThrowawayServer::binaries_or_skip(todo_contract_tests::stack::pg_bin_dir(), "postgres tls on")
+    else {
+        return;
+    };
     let ca = certificate_authority("todo test CA");
     let (certificate, key) = server_certificate(&ca, &["localhost"]);
     let server = tokio::task::block_in_place(|| {
@@ -193,7 +175,10 @@ async fn a_server_with_tls_on_is_trusted_only_with_its_ca_and_its_host_name() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_with_tls_off_is_refused_by_require_and_used_plain_by_prefer() {
-    let Some(bin) = pg_bin_or_skip("off") else { return };
+    let Some(bin) = ThrowawayServer::binaries_or_skip(todo_contract_tests::stack::pg_bin_dir(), "postgres tls off")
+    else {
+        return;
+    };
     let server = tokio::task::block_in_place(|| {
         let server = ThrowawayServer::init(bin);
         server.start();
