@@ -240,6 +240,17 @@ impl ThrowawayServer {
         self.as_postgres("pg_ctl", &["-D", &self.data(), "-o", &options, "-l", &log, "-w", "-t", "60", "start"]);
     }
 
+    /// [`ThrowawayServer::start`]ed, for a test's first start: blocks, so call it in
+    /// `tokio::task::block_in_place` on a multi-threaded runtime.
+    ///
+    /// # Panics
+    /// When `pg_ctl start` fails.
+    #[must_use]
+    pub fn started(self) -> Self {
+        self.start();
+        self
+    }
+
     /// Stops the server (fast shutdown: open connections are cut).
     ///
     /// # Panics

@@ -28,11 +28,7 @@ async fn the_store_is_unavailable_while_postgres_is_down_and_recovers_by_itself(
     else {
         return;
     };
-    let server = tokio::task::block_in_place(|| {
-        let server = ThrowawayServer::init(bin);
-        server.start();
-        server
-    });
+    let server = tokio::task::block_in_place(|| ThrowawayServer::init(bin).started());
     let config = PgConfig {
         connect_timeout: Duration::from_secs(2),
         acquire_timeout: Duration::from_secs(2),

@@ -119,11 +119,7 @@ async fn a_server_with_tls_on_is_trusted_only_with_its_ca_and_its_host_name() {
     };
     let ca = certificate_authority("todo test CA");
     let (certificate, key) = server_certificate(&ca, &["localhost"]);
-    let server = tokio::task::block_in_place(|| {
-        let server = ThrowawayServer::init(bin).with_tls(&certificate, &key);
-        server.start();
-        server
-    });
+    let server = tokio::task::block_in_place(|| ThrowawayServer::init(bin).with_tls(&certificate, &key).started());
     let ca_file = TempFile::new("ca.pem", &ca.pem());
     let other_ca_file = TempFile::new("other-ca.pem", &certificate_authority("another CA").pem());
     let port = server.port();
@@ -179,11 +175,7 @@ async fn a_server_with_tls_off_is_refused_by_require_and_used_plain_by_prefer() 
     else {
         return;
     };
-    let server = tokio::task::block_in_place(|| {
-        let server = ThrowawayServer::init(bin);
-        server.start();
-        server
-    });
+    let server = tokio::task::block_in_place(|| ThrowawayServer::init(bin).started());
     let ca = certificate_authority("todo test CA");
     let ca_file = TempFile::new("plain-ca.pem", &ca.pem());
 

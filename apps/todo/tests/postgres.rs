@@ -260,14 +260,12 @@ mod http {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn postgres_down_gives_503_json_and_the_app_recovers_by_itself() {
-        let Some(stack) = todo_contract_tests::stack::stack("postgres outage through HTTP") else { return };
-        let bin = std::path::PathBuf::from(stack.get("TODO_STACK_PG_BIN"));
-        assert!(ThrowawayServer::can_run(&bin), "needs root and PostgreSQL's binaries in {}", bin.display());
-        let server = tokio::task::block_in_place(|| {
-            let server = ThrowawayServer::init(bin);
-            server.start();
-            server
-        });
+        let Some(bin) =
+            ThrowawayServer::binaries_or_skip(todo_contract_tests::stack::pg_bin_dir(), "postgres outage through HTTP")
+        else {
+            return;
+        };
+        let server = tokio::task::block_in_place(|| ThrowawayServer::init(bin).started());
         let url = server.url();
         let mut config = todo_runtime::Config::from_lookup(|k| match k {
             "DATABASE_URL" => Some(url.clone()),
