@@ -9,9 +9,12 @@
 //! - [`path`], [`query`]: strict parsing of path segments and query strings; the task tools
 //!   (`todo-adapter-tools`) parse a task id and a listing's filters with them too.
 //! - `error`: use-case errors as statuses, in one place.
+//! - `testing` (feature `testing`): a response read whole, its JSON or its server-sent events.
 
 mod error;
 pub mod path;
 pub mod query;
 pub mod routes;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod wire;

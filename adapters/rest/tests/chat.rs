@@ -9,48 +9,17 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use http::{Request, StatusCode};
-use http_body_util::BodyExt;
-use serde_json::{Value, json};
+use serde_json::json;
 use todo_adapter_rest::routes::chat;
+use todo_adapter_rest::testing::Answer;
 use todo_ports::model::{ConversationKey, SessionId, ToolCall, UserId};
 use todo_ports::{ChatError, ChatEvent, MockChatService, ModelError, ToolFailure, ToolReport, TurnSummary};
 use tower::ServiceExt;
 
-struct Answer {
-    status: StatusCode,
-    content_type: String,
-    body: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        assert_eq!(self.content_type, "application/json", "{}", self.body);
-        serde_json::from_str(&self.body).unwrap()
-    }
-
-    /// The `(event, data)` of every server-sent event, comments left out.
-    fn events(&self) -> Vec<(String, Value)> {
-        assert_eq!(self.content_type, "text/event-stream", "{}", self.body);
-        self.body
-            .split("\n\n")
-            .filter_map(|frame| {
-                let field =
-                    |name: &str| frame.lines().find_map(|l| l.strip_prefix(name).map(|v| v.trim_start().to_owned()));
-                Some((field("event:")?, serde_json::from_str(&field("data:")?).unwrap()))
-            })
-            .collect()
-    }
-}
-
 async fn post(service: MockChatService, path: &str, body: &str) -> Answer {
     let router = chat::routes(Arc::new(service));
     let request = Request::post(path).header("content-type", "application/json").body(Body::from(body.to_owned()));
-    let response = router.oneshot(request.unwrap()).await.unwrap();
-    let status = response.status();
-    let content_type =
-        response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
-    let body = String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
-    Answer { status, content_type, body }
+    Answer::read(router.oneshot(request.unwrap()).await.unwrap()).await
 }
 
 fn key(user: &str, session: &str) -> ConversationKey {

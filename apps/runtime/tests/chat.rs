@@ -12,13 +12,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use todo_adapter_llm::testing::{Reply, ScriptedApi};
+use todo_adapter_rest::testing::Answer;
 use todo_ports::model::{TaskPatch, UserId};
 use todo_ports::{ServiceError, TaskQuery, TaskService, ToolBox, ToolError, ToolSpec};
 use todo_runtime::{Config, Runtime};
@@ -76,32 +77,6 @@ struct App {
     done: Option<tokio::task::JoinHandle<Result<(), todo_runtime::Error>>>,
 }
 
-struct Answer {
-    status: StatusCode,
-    content_type: String,
-    body: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        assert_eq!(self.content_type, "application/json", "{}", self.body);
-        serde_json::from_str(&self.body).unwrap()
-    }
-
-    /// The `(event, data)` of every server-sent event, comments left out.
-    fn events(&self) -> Vec<(String, Value)> {
-        assert_eq!(self.content_type, "text/event-stream", "{}", self.body);
-        self.body
-            .split("\n\n")
-            .filter_map(|frame| {
-                let field =
-                    |name: &str| frame.lines().find_map(|l| l.strip_prefix(name).map(|v| v.trim_start().to_owned()));
-                Some((field("event:")?, serde_json::from_str(&field("data:")?).unwrap()))
-            })
-            .collect()
-    }
-}
-
 impl App {
     async fn start(vars: &[(&str, &str)]) -> Self {
         let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
@@ -143,12 +118,7 @@ impl App {
                 Err(e) => panic!("{e}"),
             }
         }
-        let response = response.expect("the app answers");
-        let status = response.status();
-        let content_type =
-            response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        Answer { status, content_type, body: String::from_utf8(bytes.to_vec()).unwrap() }
+        Answer::read(response.expect("the app answers")).await
     }
 
     async fn chat(&self, user: &str, session: &str, message: &str) -> Answer {
