@@ -15,15 +15,13 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use todo_e2e::browser::Browser;
-use tokio::sync::oneshot;
 
 const PATIENCE: Duration = Duration::from_secs(20);
 
 /// The all-in-one app on embedded defaults, on a free port of 127.0.0.1.
 struct App {
     base: String,
-    stop: Option<oneshot::Sender<()>>,
-    done: tokio::task::JoinHandle<Result<(), todo_runtime::Error>>,
+    app: todo_runtime::Background,
 }
 
 impl App {
@@ -36,13 +34,8 @@ impl App {
         let config =
             todo_runtime::Config::from_lookup(|k| settings.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
                 .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let done = tokio::spawn(todo_runtime::run(config, listener, async move {
-            let _ = stopped.await;
-        }));
-        Self { base, stop: Some(stop), done }
+        let app = todo_runtime::Background::on_loopback(config).await.unwrap();
+        Self { base: app.base_url(), app }
     }
 
     /// A call to the REST API directly, as another client (another tab, a script) would make.
@@ -77,9 +70,8 @@ impl App {
         (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 
-    async fn stop(mut self) {
-        let _ = self.stop.take().map(|s| s.send(()));
-        let _ = self.done.await;
+    async fn stop(self) {
+        self.app.stop().await.unwrap();
     }
 }
 

@@ -9,12 +9,14 @@
 //! - `assistant`: the chat assistant (its model from the `LLM_*` settings, its tools).
 //! - [`Runtime`] (`app`): the use cases, the parts of the roles put together, the loops, and
 //!   serving until shutdown; [`serve`] does it all for a service's `main`.
+//! - [`Background`] (`background`): the app on a task of its own until stopped (tests, embedding).
 //! - [`logging`]: escaped, one-line log output.
 //! - [`ui`]: the web UI's development tokens, for this app and the frontend app.
 
 mod adapters;
 mod app;
 mod assistant;
+mod background;
 mod config;
 pub mod logging;
 mod parts;
@@ -24,6 +26,7 @@ pub mod ui;
 use std::future::Future;
 
 pub use app::{REMINDER_CRON, Runtime};
+pub use background::Background;
 pub use config::{Config, ConfigError};
 pub use service::Service;
 use tokio::net::TcpListener;

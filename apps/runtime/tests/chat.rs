@@ -22,8 +22,7 @@ use todo_adapter_llm::testing::{Reply, ScriptedApi};
 use todo_adapter_rest::testing::Answer;
 use todo_ports::model::{TaskPatch, UserId};
 use todo_ports::{ServiceError, TaskQuery, TaskService, ToolBox, ToolError, ToolSpec};
-use todo_runtime::{Config, Runtime};
-use tokio::sync::oneshot;
+use todo_runtime::{Background, Config, Runtime};
 
 const KEY: &str = "sk-e2e-key";
 const SECRET: &str = "a-secret-of-at-least-thirty-two-bytes!";
@@ -73,8 +72,7 @@ struct App {
     addr: SocketAddr,
     client: Client<HttpConnector, Full<Bytes>>,
     calls: Arc<Mutex<Vec<(String, String)>>>,
-    stop: Option<oneshot::Sender<()>>,
-    done: Option<tokio::task::JoinHandle<Result<(), todo_runtime::Error>>>,
+    app: Background,
 }
 
 impl App {
@@ -83,18 +81,14 @@ impl App {
         let mut config = Config::from_lookup(|k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())).unwrap();
         config.sweep_interval = None;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let calls = Arc::new(Mutex::new(Vec::new()));
         let recorded = calls.clone();
         let runtime = Runtime::new(config).with_tools(move |todo| {
             Arc::new(TaskTools { tasks: todo.tasks.clone(), calls: recorded.clone() }) as Arc<dyn ToolBox>
         });
-        let (stop, stopped) = oneshot::channel::<()>();
-        let done = tokio::spawn(runtime.run(listener, async move {
-            let _ = stopped.await;
-        }));
+        let app = Background::spawn(runtime, listener).unwrap();
         let client = Client::builder(TokioExecutor::new()).build_http();
-        Self { addr, client, calls, stop: Some(stop), done: Some(done) }
+        Self { addr: app.addr(), client, calls, app }
     }
 
     async fn send(&self, method: Method, path: &str, body: Option<Value>, token: Option<&str>) -> Answer {
@@ -126,13 +120,8 @@ impl App {
         self.send(Method::POST, &format!("/api/{user}/chat"), Some(body), None).await
     }
 
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(done) = self.done.take() {
-            done.await.unwrap().unwrap();
-        }
+    async fn stop(self) {
+        self.app.stop().await.unwrap();
     }
 }
 

@@ -10,8 +10,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use todo_adapter_llm::testing::{Reply, ScriptedApi};
-use todo_runtime::Config;
-use tokio::sync::oneshot;
+use todo_runtime::{Background, Config};
 
 async fn send(method: Method, url: &str, body: Option<Value>) -> String {
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
@@ -27,12 +26,8 @@ async fn the_assistant_offers_the_task_tools_and_runs_them_for_the_user() {
     let vars = [("LLM_BASE_URL", api.base_url()), ("LLM_API_KEY", "k".into()), ("LLM_MODEL", "m".into())];
     let mut config = Config::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap();
     config.sweep_interval = None;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = oneshot::channel::<()>();
-    let app = tokio::spawn(todo_runtime::run(config, listener, async move {
-        let _ = stopped.await;
-    }));
+    let app = Background::on_loopback(config).await.unwrap();
+    let base = app.base_url();
     api.reply(Reply::tool_calls("", &[("call_1", "add_task", json!({"title": "Pay rent", "priority_id": 2}))]));
     api.reply(Reply::text(&["Added."]));
     let sse =
@@ -45,6 +40,5 @@ async fn the_assistant_offers_the_task_tools_and_runs_them_for_the_user() {
     }
     let page: Value = serde_json::from_str(&send(Method::GET, &format!("{base}/api/ada/tasks"), None).await).unwrap();
     assert_eq!((&page["items"][0]["title"], &page["items"][0]["priority_id"]), (&json!("Pay rent"), &json!(2)));
-    stop.send(()).unwrap();
-    app.await.unwrap().unwrap();
+    app.stop().await.unwrap();
 }

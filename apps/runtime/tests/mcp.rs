@@ -12,8 +12,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use todo_auth::testing::hs256;
-use todo_runtime::{Config, Service};
-use tokio::sync::oneshot;
+use todo_runtime::{Background, Config, Service};
 
 const SECRET: &str = "a-test-secret-of-more-than-32-bytes!";
 
@@ -26,15 +25,9 @@ async fn with_app(service: Service, vars: &[(&str, &str)], f: impl AsyncFnOnce(S
     }
     let mut config = Config::for_service(service, |k| vars.get(k).cloned()).unwrap();
     config.sweep_interval = None;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = oneshot::channel::<()>();
-    let app = tokio::spawn(todo_runtime::run(config, listener, async move {
-        let _ = stopped.await;
-    }));
-    f(base).await;
-    stop.send(()).unwrap();
-    app.await.unwrap().unwrap();
+    let app = Background::on_loopback(config).await.unwrap();
+    f(app.base_url()).await;
+    app.stop().await.unwrap();
 }
 
 async fn send(method: Method, url: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {

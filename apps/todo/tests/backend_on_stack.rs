@@ -46,10 +46,7 @@ async fn the_backend_runs_on_postgres_kafka_and_the_dapr_scheduler() {
         _ => None,
     })
     .unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let app = tokio::spawn(todo_runtime::run(config, listener, async move {
-        let _ = stopped.await;
-    }));
+    let app = todo_runtime::Background::spawn(todo_runtime::Runtime::new(config), listener).unwrap();
     let spec =
         SidecarSpec { app_port: Some(addr.port()), http_port: dapr_port, ..SidecarSpec::new(run.app_id("backend")) };
     let sidecar = Sidecar::start(run, spec).await;
@@ -106,7 +103,6 @@ async fn the_backend_runs_on_postgres_kafka_and_the_dapr_scheduler() {
     let off_loopback = sockets_off_loopback();
     assert!(off_loopback.is_empty(), "sockets off loopback:\n{}", off_loopback.join("\n"));
 
-    let _ = stop.send(());
-    app.await.unwrap().unwrap();
+    app.stop().await.unwrap();
     drop(sidecar);
 }

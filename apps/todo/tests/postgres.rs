@@ -219,10 +219,7 @@ mod http {
         .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let app = tokio::spawn(todo_runtime::run(config, listener, async move {
-            let _ = stopped.await;
-        }));
+        let app = todo_runtime::Background::spawn(todo_runtime::Runtime::new(config), listener).unwrap();
         // A due date makes the planner schedule a reminder job, whose timer holds the store
         // after `run` returns.
         let due = (OffsetDateTime::now_utc() + Duration::from_secs(7200))
@@ -242,8 +239,7 @@ mod http {
         let (monitor, connection) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls).await.unwrap();
         tokio::spawn(connection);
         assert!(app_connections(&monitor).await > 0, "the running app is connected");
-        let _ = stop.send(());
-        app.await.unwrap().unwrap();
+        app.stop().await.unwrap();
         let mut left = app_connections(&monitor).await;
         for _ in 0..50 {
             if left == 0 {
@@ -280,10 +276,7 @@ mod http {
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let app = tokio::spawn(todo_runtime::run(config, listener, async move {
-            let _ = stopped.await;
-        }));
+        let app = todo_runtime::Background::spawn(todo_runtime::Runtime::new(config), listener).unwrap();
         let mut created = (StatusCode::SERVICE_UNAVAILABLE, Value::Null);
         for _ in 0..100 {
             created = call(addr, Method::POST, "/api/u/tasks", r#"{"title":"before"}"#).await;
@@ -320,7 +313,6 @@ mod http {
         let (_, list) = call(addr, Method::GET, "/api/u/tasks", "").await;
         assert_eq!(list["total"], 2, "the write refused during the outage left nothing behind: {list}");
 
-        let _ = stop.send(());
-        app.await.unwrap().unwrap();
+        app.stop().await.unwrap();
     }
 }

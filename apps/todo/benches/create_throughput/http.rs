@@ -38,30 +38,21 @@ impl Wiring {
 }
 
 /// `todo_runtime::run` on a task of this process, serving a listener until [`RunningApp::stop`].
-pub(crate) struct RunningApp {
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Result<(), todo_runtime::Error>>,
-}
+pub(crate) struct RunningApp(todo_runtime::Background);
 
 impl RunningApp {
     /// Starts the app configured by `vars` (its environment) on `listener`.
     pub(crate) fn start(vars: &[(&str, &str)], listener: TcpListener) -> Result<Self, Error> {
         let vars: HashMap<&str, &str> = vars.iter().copied().collect();
         let config = todo_runtime::Config::from_lookup(|k| vars.get(k).map(|v| (*v).to_owned()))?;
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(todo_runtime::run(config, listener, async {
-            let _ = stopped.await;
-        }));
-        Ok(Self { stop, task })
+        Ok(Self(todo_runtime::Background::spawn(todo_runtime::Runtime::new(config), listener)?))
     }
 
     /// Asks the app to stop and waits (15 s at most) for it to finish.
     pub(crate) async fn stop(self) -> Result<(), Error> {
-        let _ = self.stop.send(());
-        match tokio::time::timeout(Duration::from_secs(15), self.task).await {
-            Ok(Ok(Ok(()))) => Ok(()),
-            Ok(Ok(Err(e))) => Err(format!("the app failed: {e}").into()),
-            Ok(Err(e)) => Err(format!("the app panicked: {e}").into()),
+        match tokio::time::timeout(Duration::from_secs(15), self.0.stop()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("the app failed: {e}").into()),
             Err(_) => {
                 eprintln!("  (the app did not stop within 15 s)");
                 Ok(())
