@@ -7,7 +7,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use base64::Engine;
@@ -22,38 +21,10 @@ use hyper_util::rt::TokioExecutor;
 use secrecy::{ExposeSecret, SecretString};
 use todo_adapter_oidc::{Callback, Oidc, OidcConfig, OidcError, PendingLogin};
 use todo_auth::{AuthConfig, JwtVerifier};
+use todo_contract_tests::stack::{dex, dex_env_file};
 use todo_ports::{IdentityError, TokenVerifier};
 
 // ---------------------------------------------------------------- the provider
-
-/// `$TODO_DEX_ENV`, else `${TODO_STACK_RUN:-/tmp/todo-stack}/dex.env`.
-fn env_file() -> PathBuf {
-    if let Ok(path) = std::env::var("TODO_DEX_ENV") {
-        return PathBuf::from(path);
-    }
-    let run = std::env::var("TODO_STACK_RUN").unwrap_or_else(|_| "/tmp/todo-stack".into());
-    PathBuf::from(run).join("dex.env")
-}
-
-/// The running Dex's settings, or `None` (after a loud message) when it is not up.
-fn dex(test: &str) -> Option<HashMap<String, String>> {
-    let path = env_file();
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Some(
-            text.lines()
-                .filter(|line| !line.starts_with('#'))
-                .filter_map(|line| line.split_once('='))
-                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-                .collect(),
-        ),
-        Err(e) => {
-            let message = format!("SKIPPED {test}: Dex is not up ({}: {e}); run `infra/local/dex up`", path.display());
-            assert!(!std::env::var("TODO_REQUIRE_STACK").is_ok_and(|v| v == "1"), "{message} (TODO_REQUIRE_STACK=1)");
-            eprintln!("\n!!!!!!!! {message}\n");
-            None
-        }
-    }
-}
 
 struct Dex {
     env: HashMap<String, String>,
@@ -62,7 +33,9 @@ struct Dex {
 
 impl Dex {
     fn get(&self, key: &str) -> &str {
-        self.env.get(key).unwrap_or_else(|| panic!("{} has no {key}; rerun infra/local/dex up", env_file().display()))
+        self.env
+            .get(key)
+            .unwrap_or_else(|| panic!("{} has no {key}; rerun infra/local/dex up", dex_env_file().display()))
     }
 
     fn config(env: &HashMap<String, String>) -> OidcConfig {

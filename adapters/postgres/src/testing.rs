@@ -149,25 +149,23 @@ pub struct ThrowawayServer {
 
 impl ThrowawayServer {
     /// Whether a server can be run from PostgreSQL's binaries in `bin` here (root, `runuser`).
-    pub fn can_run(bin: &Path) -> bool {
+    fn can_run(bin: &Path) -> bool {
         let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
         let runuser = Command::new("runuser").arg("--help").output().is_ok();
         bin.join("initdb").exists() && root && runuser
     }
 
-    /// `bin` when a server can be run from it here, else `None` after saying why `suite` is
-    /// skipped.
+    /// `bin` when a server can be run from it here, else why not (for
+    /// `todo_contract_tests::stack::or_skip`).
     ///
-    /// # Panics
-    /// When no server can be run and `TODO_REQUIRE_STACK=1`: then the suite must not skip.
-    pub fn binaries_or_skip(bin: PathBuf, suite: &str) -> Option<PathBuf> {
+    /// # Errors
+    /// What is missing: root, `runuser` or PostgreSQL's binaries in `bin`.
+    pub fn binaries(bin: PathBuf) -> Result<PathBuf, String> {
         if Self::can_run(&bin) {
-            return Some(bin);
+            Ok(bin)
+        } else {
+            Err(format!("needs root, runuser and PostgreSQL's binaries ({})", bin.display()))
         }
-        let message = format!("SKIPPED {suite}: needs root, runuser and PostgreSQL's binaries ({})", bin.display());
-        assert!(!std::env::var("TODO_REQUIRE_STACK").is_ok_and(|v| v == "1"), "{message} (TODO_REQUIRE_STACK=1)");
-        eprintln!("\n!!!!!!!! {message}\n");
-        None
     }
 
     fn as_postgres(&self, program: &str, args: &[&str]) -> std::process::Output {

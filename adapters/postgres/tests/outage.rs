@@ -24,8 +24,10 @@ fn unavailable<T: std::fmt::Debug>(what: &str, r: Result<T, RepoError>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_store_is_unavailable_while_postgres_is_down_and_recovers_by_itself() {
-    let Some(bin) = ThrowawayServer::binaries_or_skip(todo_contract_tests::stack::pg_bin_dir(), "postgres outage")
-    else {
+    let Some(bin) = todo_contract_tests::stack::or_skip(
+        "postgres outage",
+        ThrowawayServer::binaries(todo_contract_tests::stack::pg_bin_dir()),
+    ) else {
         return;
     };
     let server = tokio::task::block_in_place(|| ThrowawayServer::init(bin).started());

@@ -113,8 +113,10 @@ async fn refused(config: PgConfig) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_with_tls_on_is_trusted_only_with_its_ca_and_its_host_name() {
-    let Some(bin) = ThrowawayServer::binaries_or_skip(todo_contract_tests::stack::pg_bin_dir(), "postgres tls on")
-    else {
+    let Some(bin) = todo_contract_tests::stack::or_skip(
+        "postgres tls on",
+        ThrowawayServer::binaries(todo_contract_tests::stack::pg_bin_dir()),
+    ) else {
         return;
     };
     let ca = certificate_authority("todo test CA");
@@ -171,8 +173,10 @@ async fn a_server_with_tls_on_is_trusted_only_with_its_ca_and_its_host_name() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_with_tls_off_is_refused_by_require_and_used_plain_by_prefer() {
-    let Some(bin) = ThrowawayServer::binaries_or_skip(todo_contract_tests::stack::pg_bin_dir(), "postgres tls off")
-    else {
+    let Some(bin) = todo_contract_tests::stack::or_skip(
+        "postgres tls off",
+        ThrowawayServer::binaries(todo_contract_tests::stack::pg_bin_dir()),
+    ) else {
         return;
     };
     let server = tokio::task::block_in_place(|| ThrowawayServer::init(bin).started());

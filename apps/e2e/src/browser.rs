@@ -58,18 +58,13 @@ pub struct Browser {
 
 impl Browser {
     /// Starts a browser for test `name` (its artifacts go to `target/browser-artifacts/<name>/`),
-    /// or `None` after a loud message when Chromium or chromedriver is missing and
-    /// `TODO_REQUIRE_STACK` is unset (with it set, a missing browser fails the test).
+    /// or `None` by `todo_contract_tests::stack::or_skip` when Chromium or chromedriver is
+    /// missing (with `TODO_REQUIRE_STACK=1`, a missing browser fails the test).
     pub async fn start(name: &str) -> Option<Self> {
-        let (chromium, driver) = match (find("TODO_CHROMIUM", "chromium"), find("TODO_CHROMEDRIVER", "chromedriver")) {
-            (Some(c), Some(d)) => (c, d),
-            _ => {
-                let message = "chromium or chromedriver not found: run infra/local/browser install";
-                assert!(std::env::var_os("TODO_REQUIRE_STACK").is_none(), "{message} (TODO_REQUIRE_STACK is set)");
-                eprintln!("SKIPPED {name}: {message}");
-                return None;
-            }
-        };
+        let found = find("TODO_CHROMIUM", "chromium")
+            .zip(find("TODO_CHROMEDRIVER", "chromedriver"))
+            .ok_or_else(|| "chromium or chromedriver not found: run infra/local/browser install".to_owned());
+        let (chromium, driver) = todo_contract_tests::stack::or_skip(name, found)?;
         let port = {
             let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
             probe.local_addr().expect("its address").port()

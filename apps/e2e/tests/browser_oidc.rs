@@ -13,38 +13,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed expectation is its failure
 
-use std::collections::HashMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
+use todo_contract_tests::stack;
 use todo_e2e::browser::Browser;
 use todo_e2e::{Split, wait_until};
 
 const PATIENCE: Duration = Duration::from_secs(30);
 /// The split's ports: the frontend on 3000 + 14000, the callback Dex allows by default.
 const OFFSET: u16 = 14000;
-
-/// The running Dex's `dex.env`, its path and its settings, or `None` (after a loud message)
-/// when Dex is not up and `TODO_REQUIRE_STACK` is unset.
-fn dex_env() -> Option<(PathBuf, HashMap<String, String>)> {
-    let run = std::env::var("TODO_STACK_RUN").unwrap_or_else(|_| "/tmp/todo-stack".into());
-    let path = std::path::Path::new(&run).join("dex.env");
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        let message = format!("{} missing: run infra/local/dex up", path.display());
-        assert!(std::env::var_os("TODO_REQUIRE_STACK").is_none(), "{message} (TODO_REQUIRE_STACK is set)");
-        eprintln!("SKIPPED: {message}");
-        return None;
-    };
-    let settings = text
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    Some((path, settings))
-}
 
 /// A title of this run only (the split's database outlives it).
 fn title(what: &str) -> String {
@@ -100,14 +79,14 @@ async fn listed(browser: &Browser) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alice_signs_in_through_dex_on_the_split_and_bob_never_sees_her_task() {
-    let Some((dex_file, dex)) = dex_env() else { return };
+    let Some(dex) = stack::dex("browser_oidc") else { return };
     let setting = |k: &str| dex.get(k).cloned().unwrap_or_else(|| panic!("dex.env has no {k}"));
     let callback = format!("http://127.0.0.1:{}/auth/callback", 3000 + OFFSET);
     assert!(
         setting("TODO_DEX_REDIRECT_URIS").split_whitespace().any(|u| u == callback),
         "Dex must allow {callback}: run infra/local/dex up (its default redirect URIs include it)"
     );
-    let dex_file = dex_file.to_str().unwrap().to_owned();
+    let dex_file = stack::dex_env_file().to_str().unwrap().to_owned();
     let Some(split) = Split::up_with("oidc", OFFSET, &[("TODO_SERVICES_OIDC", &dex_file)]) else { return };
     let Some(mut browser) = Browser::start("oidc").await else { return };
     let origin = split.url("frontend", 0);

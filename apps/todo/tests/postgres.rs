@@ -256,9 +256,10 @@ mod http {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn postgres_down_gives_503_json_and_the_app_recovers_by_itself() {
-        let Some(bin) =
-            ThrowawayServer::binaries_or_skip(todo_contract_tests::stack::pg_bin_dir(), "postgres outage through HTTP")
-        else {
+        let Some(bin) = todo_contract_tests::stack::or_skip(
+            "postgres outage through HTTP",
+            ThrowawayServer::binaries(todo_contract_tests::stack::pg_bin_dir()),
+        ) else {
             return;
         };
         let server = tokio::task::block_in_place(|| ThrowawayServer::init(bin).started());

@@ -20,9 +20,8 @@ use todo_tasks::{Ports, Role, Todo};
 const SERVICES: [Service; 5] =
     [Service::Backend, Service::RecurringTasks, Service::Notifications, Service::Audit, Service::Sync];
 
-/// The frontend's app id and port (issue 11; its crate comes from another branch, so they are
-/// spelled here until it is merged).
-const FRONTEND: (&str, u16) = ("frontend", 3000);
+/// The frontend's app id and port, as its crate says.
+const FRONTEND: (&str, u16) = (todo_frontend::APP_ID, todo_frontend::DEFAULT_PORT);
 
 /// The roles that write events to an outbox their app's relay publishes (`publishes: true` in
 /// apps/runtime/src/parts.rs, which is crate-private).
@@ -38,19 +37,12 @@ const SEVEN_DAYS_MS: u64 = 7 * 24 * 3600 * 1000;
 
 // ------------------------------------------------------------------ the renderings
 
-/// helm; None (after saying so) when there is none, a failure under TODO_REQUIRE_STACK=1.
+/// helm; `None` by `or_skip` when there is none, a failure under TODO_REQUIRE_STACK=1.
 fn helm_or_skip() -> Option<std::path::PathBuf> {
-    let found = helm();
-    if found.is_none() {
-        assert!(
-            std::env::var("TODO_REQUIRE_STACK").as_deref() != Ok("1"),
-            "helm not found and TODO_REQUIRE_STACK=1: run infra/helm/validate tools, or set TODO_HELM"
-        );
-        eprintln!(
-            "SKIPPED: helm not found (TODO_HELM, the cache of infra/helm/validate, PATH); run infra/helm/validate tools"
-        );
-    }
-    found
+    let found = helm().ok_or_else(|| {
+        "helm not found (TODO_HELM, the cache of infra/helm/validate, PATH); run infra/helm/validate tools".to_owned()
+    });
+    todo_contract_tests::stack::or_skip("the chart's render checks", found)
 }
 
 /// The chart rendered with values.yaml and with values-cloud.yaml.
