@@ -236,6 +236,12 @@ impl Socket {
 
 /// A user id of this test run only (runs share topics and databases): `name` and a nonce.
 pub fn user(name: &str) -> String {
+    unique(name)
+}
+
+/// `name` and a nonce of this process and moment: a user id or a task title no earlier run
+/// left in the split's shared topics and databases.
+pub fn unique(name: &str) -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
     format!("{name}-{}-{}", std::process::id(), nanos % 1_000_000_000)
 }

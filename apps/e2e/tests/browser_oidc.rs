@@ -19,17 +19,11 @@ use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
 use todo_contract_tests::stack;
 use todo_e2e::browser::Browser;
-use todo_e2e::{Split, wait_until};
+use todo_e2e::{Split, unique, wait_until};
 
 const PATIENCE: Duration = Duration::from_secs(30);
 /// The split's ports: the frontend on 3000 + 14000, the callback Dex allows by default.
 const OFFSET: u16 = 14000;
-
-/// A title of this run only (the split's database outlives it).
-fn title(what: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
-    format!("{what} {}-{}", std::process::id(), nanos % 1_000_000)
-}
 
 /// Signs `email` in from the signed-out page at `origin`, on Dex's own form, and waits until
 /// the page shows the task list as theirs.
@@ -105,7 +99,7 @@ async fn alice_signs_in_through_dex_on_the_split_and_bob_never_sees_her_task() {
     sign_in_at_dex(&mut browser, &origin, &issuer, &alice, &setting("TODO_DEX_USER1_PASSWORD"), "alice").await;
 
     // Her task, through the frontend's sidecar to the backend's, which verified Dex's token.
-    let hers = title("Booked through Dex");
+    let hers = unique("Booked through Dex");
     let hers_id = browser.create_task(&hers, &[("#t-priority", "3")]).await;
     let listed_for_alice = listed(&browser).await;
     assert!(listed_for_alice.contains(&(alice.clone(), hers.clone())), "{listed_for_alice:?}");
@@ -121,7 +115,7 @@ async fn alice_signs_in_through_dex_on_the_split_and_bob_never_sees_her_task() {
     sign_in_at_dex(&mut browser, &origin, &issuer, &bob, &setting("TODO_DEX_USER2_PASSWORD"), "bob").await;
 
     // Bob's list, on the page and from the API, holds none of alice's tasks.
-    let his = title("Bob's own");
+    let his = unique("Bob's own");
     browser.create_task(&his, &[]).await;
     let shown: Vec<String> = browser.tasks_shown().await.into_iter().map(|(_, title, _, _)| title).collect();
     assert!(shown.contains(&his), "{shown:?}");
