@@ -42,8 +42,8 @@ pub struct FirstLoad {
     pub decoded_bytes: u64,
     /// How many requests the load made.
     pub requests: u64,
-    /// Time to first contentful paint, ms from navigation start.
-    pub first_contentful_paint_ms: f64,
+    /// Time to first contentful paint, ms from navigation start, when the browser reported one.
+    pub first_contentful_paint_ms: Option<f64>,
     /// `DOMContentLoaded` finished, ms.
     pub dom_content_loaded_ms: f64,
 }
@@ -131,15 +131,22 @@ impl Browser {
     /// Waits until the expression `condition` is true in the page, for at most `patience`;
     /// panics (after a screenshot) when it never is.
     pub async fn wait_until(&mut self, what: &str, condition: &str, patience: Duration) {
+        if !self.becomes_true(condition, patience).await {
+            let shot = self.screenshot(&format!("timeout-{}", what.replace(' ', "-"))).await;
+            panic!("{what}: not within {patience:?} ({condition}); screenshot {}", shot.display());
+        }
+    }
+
+    /// Whether the expression `condition` becomes true in the page within `patience`.
+    pub async fn becomes_true(&self, condition: &str, patience: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + patience;
         let script = format!("return !!({condition});");
         loop {
             if self.client().execute(&script, vec![]).await.ok().and_then(|v| v.as_bool()) == Some(true) {
-                return;
+                return true;
             }
             if tokio::time::Instant::now() >= deadline {
-                let shot = self.screenshot(&format!("timeout-{}", what.replace(' ', "-"))).await;
-                panic!("{what}: not within {patience:?} ({condition}); screenshot {}", shot.display());
+                return false;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -173,8 +180,11 @@ impl Browser {
         path
     }
 
-    /// What the page measured of its load (call once it has painted).
-    pub async fn first_load(&self) -> FirstLoad {
+    /// What the page measured of its load. Waits (at most `patience`) for the browser to report
+    /// the first contentful paint: Chromium records it when the frame is presented, which can come
+    /// after the page's own scripts have run, and a headless browser may not report it at all.
+    pub async fn first_load(&self, patience: Duration) -> FirstLoad {
+        self.becomes_true("performance.getEntriesByName('first-contentful-paint').length > 0", patience).await;
         let v = self
             .js(
                 r"
@@ -202,7 +212,7 @@ impl Browser {
             page_bytes: bytes("page"),
             decoded_bytes: bytes("decoded"),
             requests: bytes("requests"),
-            first_contentful_paint_ms: n("fcp"),
+            first_contentful_paint_ms: Some(n("fcp")).filter(|ms| *ms >= 0.0),
             dom_content_loaded_ms: n("dcl"),
         }
     }
