@@ -51,6 +51,6 @@ async fn a_commit_wakes_the_relays_of_this_and_other_processes() {
     let back = wake_latency(&here, &elsewhere).await;
     eprintln!("wake-up after commit: same process {local:?}, other process {remote:?} and {back:?}");
     for latency in [local, remote, back] {
-        assert!(latency < Duration::from_secs(1), "woke only after {latency:?}: no wake-up arrived");
+        assert!(latency < Duration::from_secs(3), "woke only after {latency:?} of a 10 s wait: no wake-up arrived");
     }
 }
