@@ -8,9 +8,11 @@ use todo_ports::{PlannedJobs, ReminderJob, RepoError};
 use crate::PgStore;
 use crate::error::{from_pg, internal};
 
-const PLANNED: &str = "SELECT user_id, due_date, fire_at FROM reminder_jobs WHERE task_id = $1";
+/// The job last scheduled for task `$1`.
+pub const PLANNED: &str = "SELECT user_id, due_date, fire_at FROM reminder_jobs WHERE task_id = $1";
 
-const SET_PLANNED: &str = "
+/// Records the job scheduled for task `$1`: `$2` its user, `$3` its due date, `$4` when it fires.
+pub const SET_PLANNED: &str = "
 INSERT INTO reminder_jobs (task_id, user_id, due_date, fire_at) VALUES ($1, $2, $3, $4)
 ON CONFLICT (task_id) DO UPDATE SET user_id = excluded.user_id, due_date = excluded.due_date, fire_at = excluded.fire_at";
 

@@ -2,6 +2,8 @@
 //! commit together, in one statement (or one transaction with an inbox key). The event comes
 //! whole from the domain; SQL only stores it.
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use time::OffsetDateTime;
 use todo_ports::model::{ReminderEvent, Task, TaskEvent, TaskId, Topic, UserId, fold_for_search};
@@ -38,6 +40,10 @@ WITH t AS (
     ORDER BY x.n
 )
 SELECT id FROM t";
+
+/// Reads one task of one user: `$1` its id, `$2` the user.
+pub static GET_TASK: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1 AND user_id = $2"));
 
 /// Records an inbox key unless it is there.
 const INSERT_INBOX: &str =
@@ -271,10 +277,7 @@ impl TaskRepository for PgStore {
     #[tracing::instrument(name = "postgres.tasks.get", skip_all, fields(user_id = %user_id, task_id = %id))]
     async fn get(&self, user_id: &UserId, id: TaskId) -> Result<Option<Task>, RepoError> {
         let client = self.client().await?;
-        let statement = client
-            .prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1 AND user_id = $2"))
-            .await
-            .map_err(from_pg)?;
+        let statement = client.prepare_cached(&GET_TASK).await.map_err(from_pg)?;
         let row = client.query_opt(&statement, &[&id.0, &user_id.as_str()]).await.map_err(from_pg)?;
         row.as_ref().map(task_from_row).transpose()
     }

@@ -2,10 +2,12 @@
 //! nothing behind; a throwaway server to stop under a running store; and the adapter's own
 //! statements, for benchmarks that run them without the app (pgbench).
 
-/// The statements behind a task creation and an audit append, as the adapter runs them.
+/// The statements behind a task creation, an audit append and a reminder plan (the planner's
+/// task read, plan read and plan write), as the adapter runs them.
 pub mod statements {
     pub use crate::ledgers::APPEND_AUDIT;
-    pub use crate::tasks::INSERT_TASK;
+    pub use crate::plans::{PLANNED, SET_PLANNED};
+    pub use crate::tasks::{GET_TASK, INSERT_TASK};
 }
 
 use std::net::TcpListener;

@@ -8,7 +8,7 @@
 //! `BENCH_ROUNDS` (7: rounds of `backend` then `pgbench`, whose ratios are summarised by their
 //! median, as identical runs on a shared 2-core VM differ by up to ±20 %), `BENCH_CORES`
 //! (`shared,split`: see below) and `BENCH_RUNS`, a comma-separated subset of
-//! `backend,pgbench,app,pgbench-audit,deployed` (all by default).
+//! `backend,pgbench,app,pgbench-app,deployed` (all by default).
 //!
 //! The runs, one after the other, each on a throwaway database of the same server:
 //! - `backend`: the task backend of the microservice split, `todo_runtime::run` with `ROLES=backend`:
@@ -17,13 +17,18 @@
 //!   connections each send `POST /api/{user}/tasks` back to back until N requests are done;
 //!   every latency is recorded.
 //! - `app`: the all-in-one app (`todo_runtime::run`, every role): the same plus, in process, the
-//!   audit consumer writing one `audit_log` row per `task.created` to the same server.
+//!   consumers: the audit consumer writing one `audit_log` row per `task.created` to the same
+//!   server, and the reminder planner reading the task and its planned job and recording the
+//!   new plan (for the three tasks in four that the load client gives a due date).
 //! - `pgbench`: `pgbench -M prepared -c C -j 2 -t N/C` runs, per transaction, the adapter's
 //!   create statement itself (`todo_adapter_postgres::testing::statements::INSERT_TASK`: one task row
 //!   and its two outbox rows), its parameters bound from pgbench variables, with a
 //!   per-transaction log for percentiles.
-//! - `pgbench-audit`: the same plus, as a second transaction, the adapter's audit append
-//!   (`APPEND_AUDIT`): the server work the `app` run asks for per task, without the app.
+//! - `pgbench-app`: the same plus, each as a transaction of its own as the app runs them, the
+//!   adapter's audit append (`APPEND_AUDIT`) and the planner's statements (`GET_TASK`,
+//!   `PLANNED`, and `SET_PLANNED` in three transactions in four): the server work the `app` run
+//!   asks for per task, without the app, but for the relay's drains (the app deletes the
+//!   outbox rows it has published; pgbench leaves them).
 //! - `deployed`: the task backend as deployed: `todo_runtime::run` as the backend, with its own real
 //!   `daprd` sidecar publishing every event to Kafka (the local stack's broker and Dapr
 //!   Scheduler). Prints creates/s, the outbox's lag (rows waiting during the run, and how long
@@ -33,7 +38,7 @@
 //! `backend` and `pgbench` alternate for `BENCH_ROUNDS` rounds, first on shared cores (every
 //! process may run anywhere), then on split cores (PostgreSQL on core 0, this process or
 //! pgbench on the others, set with `taskset`, as with the database on a host of its own);
-//! `app` and `pgbench-audit` run once, after them, on shared cores. Sweep is off in every HTTP
+//! `app` and `pgbench-app` run once, after them, on shared cores. Sweep is off in every HTTP
 //! run.
 //!
 //! Beside latencies it reports, per transaction, the CPU time of the PostgreSQL backends
@@ -126,7 +131,7 @@ fn bench() -> Result<(), Error> {
         pool: setting("BENCH_POOL", concurrency)?.max(1),
     };
     let rounds = setting("BENCH_ROUNDS", 7)?.max(1);
-    let runs = std::env::var("BENCH_RUNS").unwrap_or_else(|_| "backend,pgbench,app,pgbench-audit,deployed".into());
+    let runs = std::env::var("BENCH_RUNS").unwrap_or_else(|_| "backend,pgbench,app,pgbench-app,deployed".into());
     let wanted = |run: &str| runs.split(',').any(|r| r.trim() == run);
     let log = std::env::var("BENCH_LOG").ok().filter(|f| !f.trim().is_empty());
     if let Some(filter) = &log {
@@ -156,7 +161,8 @@ fn bench() -> Result<(), Error> {
     // with every process free to run on both cores, then with the cores split.
     let mut results = Vec::new();
     let mut ratios: Vec<(Cores, Vec<f64>)> = Vec::new();
-    for cores in Cores::wanted()? {
+    let rounds_wanted = wanted("backend") || wanted("pgbench");
+    for cores in Cores::wanted()?.into_iter().filter(|_| rounds_wanted) {
         let pinned = match cores {
             Cores::Shared => None,
             Cores::Split => match runtime.block_on(CoreSplit::apply(&pg_url)) {
@@ -189,8 +195,8 @@ fn bench() -> Result<(), Error> {
     if wanted("app") {
         results.push(runtime.block_on(http_run(&pg_url, &settings, Wiring::App))?);
     }
-    if wanted("pgbench-audit") {
-        results.push(pgbench_run(&runtime, &pg_url, &pg_bin, &settings, Script::CreateAndAudit)?);
+    if wanted("pgbench-app") {
+        results.push(pgbench_run(&runtime, &pg_url, &pg_bin, &settings, Script::CreateAuditAndPlan)?);
     }
     let deployed = if wanted("deployed") { Some(runtime.block_on(deployed::run(&pg_url, &settings))?) } else { None };
 
@@ -202,7 +208,7 @@ fn bench() -> Result<(), Error> {
         median(results.iter().filter(|f| f.label == label && f.cores == cores).map(pick).collect())
     };
     let (backend, pgbench, app, both) =
-        (Wiring::Backend.label(), Script::Create.label(), Wiring::App.label(), Script::CreateAndAudit.label());
+        (Wiring::Backend.label(), Script::Create.label(), Wiring::App.label(), Script::CreateAuditAndPlan.label());
     for (cores, round_ratios) in ratios.iter().filter(|(_, r)| !r.is_empty()) {
         let shown: Vec<String> = round_ratios.iter().map(|r| format!("{r:.3}")).collect();
         let ratio = median(round_ratios.clone()).unwrap_or(f64::NAN);

@@ -1,5 +1,5 @@
-//! The anchor: `pgbench` running the adapter's own create statement (and audit append) on the
-//! same server.
+//! The anchor: `pgbench` running the adapter's own create statement (and, for the all-in-one
+//! app, its audit append and reminder plan) on the same server.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -22,15 +22,17 @@ use crate::{Error, Settings};
 pub(crate) enum Script {
     /// The adapter's create statement.
     Create,
-    /// That, then the audit consumer's insert of the same event.
-    CreateAndAudit,
+    /// That, then what the all-in-one app's consumers ask of the server per created task: the
+    /// audit consumer's insert of the event, and the reminder planner's reads of the task and of
+    /// its planned job and its write of the new plan.
+    CreateAuditAndPlan,
 }
 
 impl Script {
     pub(crate) fn label(self) -> &'static str {
         match self {
             Self::Create => "pgbench create",
-            Self::CreateAndAudit => "pgbench create + audit",
+            Self::CreateAuditAndPlan => "pgbench create + audit + plan",
         }
     }
 
@@ -38,51 +40,62 @@ impl Script {
     /// pgbench variables (which `-M prepared` binds as parameters, as the app's driver does)
     /// or, for the columns a plain task leaves empty, by `NULL`.
     pub(crate) fn text(self) -> String {
-        // `$22` first, so that `$1` does not match the start of `$10`-`$22`. The id is the
-        // sequence's next value, which the app reserves 32 at a time; the trace is one per
-        // request, as the app's.
-        let create = [
-            (22, ":trace"),
-            (21, ":topics"),
-            (20, ":payload"),
-            (19, "gen_random_uuid()"),
-            (18, ":search"),
-            (17, "now()"),
-            (16, "now()"),
-            (15, "0"),
-            (14, "NULL"),
-            (13, "NULL"),
-            (12, "NULL"),
-            (11, ":offset"),
-            (10, "NULL"),
-            (9, "NULL"),
-            (8, ":tags"),
-            (7, ":due"),
-            (6, ":prio"),
-            (5, "false"),
-            (4, ":description"),
-            (3, ":title"),
-            (2, "('user' || :uid)"),
-            (1, "nextval(pg_get_serial_sequence('tasks', 'id'))"),
-        ]
-        .iter()
-        .fold(statements::INSERT_TASK.trim().to_owned(), |sql, (n, with)| sql.replace(&format!("${n}"), with));
-        let mut text =
-            format!("\\set uid random(0, 99)\n\\set prio random(1, 4)\n\\set offset 30 * random(1, 4)\n{create};\n");
-        if self == Self::CreateAndAudit {
-            let audit = [
-                (5, ":payload"),
-                (4, "now()"),
-                (3, "'task.created'"),
-                (2, "('user' || :uid)"),
-                (1, "gen_random_uuid()"),
-            ]
-            .iter()
-            .fold(statements::APPEND_AUDIT.trim().to_owned(), |sql, (n, with)| sql.replace(&format!("${n}"), with));
-            text.push_str(&format!("{audit};\n"));
+        // From `$22` down to `$1`. The id is the sequence's next value, which the app reserves
+        // 32 at a time; the trace is one per request, as the app's.
+        let user = "('user' || :uid)";
+        let create = bind(
+            statements::INSERT_TASK,
+            &[
+                ":trace",
+                ":topics",
+                ":payload",
+                "gen_random_uuid()",
+                ":search",
+                "now()",
+                "now()",
+                "0",
+                "NULL",
+                "NULL",
+                "NULL",
+                ":offset",
+                "NULL",
+                "NULL",
+                ":tags",
+                ":due",
+                ":prio",
+                "false",
+                ":description",
+                ":title",
+                user,
+                "nextval(pg_get_serial_sequence('tasks', 'id'))",
+            ],
+        );
+        let mut text = "\\set uid random(0, 99)\n\\set prio random(1, 4)\n\\set offset 30 * random(1, 4)\n".to_owned();
+        if self == Self::Create {
+            text.push_str(&format!("{create};\n"));
+            return text;
         }
+        // The new task's id, for the planner's statements (`\gset` ends the query in place of `;`).
+        text.push_str(&format!("{create} \\gset\n"));
+        let audit = bind(statements::APPEND_AUDIT, &[":payload", "now()", "'task.created'", user, "gen_random_uuid()"]);
+        let task = bind(&statements::GET_TASK, &[user, ":id"]);
+        let planned = bind(statements::PLANNED, &[":id"]);
+        let plan = bind(statements::SET_PLANNED, &[":fire", ":due", user, ":id"]);
+        for statement in [audit, task, planned] {
+            text.push_str(&format!("{statement};\n"));
+        }
+        // The load client gives three tasks in four a due date, and only those get a plan.
+        text.push_str(&format!("\\set dated random(0, 3)\n\\if :dated > 0\n{plan};\n\\endif\n"));
         text
     }
+}
+
+/// `sql` with `$n` replaced by `with[len - n]`: the values are given last parameter first, so
+/// that `$1` is replaced after `$10`-`$19`, whose text it starts.
+fn bind(sql: &str, with: &[&str]) -> String {
+    with.iter()
+        .enumerate()
+        .fold(sql.trim().to_owned(), |sql, (i, value)| sql.replace(&format!("${}", with.len() - i), value))
 }
 
 /// The values pgbench binds for the strings of a task creation, fixed for a run (`-D`): a
@@ -110,6 +123,7 @@ pub(crate) fn pgbench_values() -> Result<Vec<(&'static str, String)>, Error> {
         ("search", task.search_text()),
         ("description", task.description.clone().unwrap_or_default()),
         ("due", due.format(&Rfc3339)?),
+        ("fire", (due - time::Duration::minutes(60)).format(&Rfc3339)?),
         ("tags", "{home,errands}".to_owned()),
         ("topics", "{task-events,task-updates}".to_owned()),
         ("trace", TraceParent::root().as_str().to_owned()),
@@ -211,13 +225,17 @@ pub(crate) fn pgbench_run(
         let client = connect(db.url()).await?;
         let row = client
             .query_one(
-                "SELECT (SELECT count(*) FROM tasks), (SELECT count(*) FROM outbox), (SELECT count(*) FROM audit_log)",
+                "SELECT (SELECT count(*) FROM tasks), (SELECT count(*) FROM outbox), (SELECT count(*) FROM audit_log), \
+                 (SELECT count(*) FROM reminder_jobs)",
                 &[],
             )
             .await?;
-        Ok::<_, Error>((row.get::<_, i64>(0), row.get::<_, i64>(1), row.get::<_, i64>(2)))
+        Ok::<_, Error>([0, 1, 2, 3].map(|i| row.get::<_, i64>(i)))
     })?;
-    println!("  written: {} tasks, {} outbox rows, {} audit rows", written.0, written.1, written.2);
+    println!(
+        "  written: {} tasks, {} outbox rows, {} audit rows, {} planned reminder jobs",
+        written[0], written[1], written[2], written[3]
+    );
     drop(db);
     let count = micros.len().max(1) as f64;
     let per = server_cpu.map(|ms| ms / count);
