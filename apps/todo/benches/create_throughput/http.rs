@@ -92,7 +92,8 @@ pub(crate) async fn http_run(pg_url: &str, settings: &Settings, wiring: Wiring) 
                 settings.pool
             );
             println!("  Its outbox relay publishes to the in-memory bus, whose audit consumer writes an audit_log row");
-            println!("  per task.created (the recurring-task consumer ignores creations): all of it during the run.");
+            println!("  per task.created and whose reminder planner reads the task and its plan and records the new");
+            println!("  plan (the recurring-task consumer ignores creations): all of it during the run.");
         }
     }
 
@@ -110,6 +111,12 @@ pub(crate) async fn http_run(pg_url: &str, settings: &Settings, wiring: Wiring) 
         if let Err(pending) = wait_for_empty_outbox(&stats, Duration::from_secs(60)).await? {
             println!("  warm-up: {pending} outbox rows still waiting after 60 s; measuring anyway");
         }
+        if wiring == Wiring::App
+            && let Err(left) =
+                wait_until_none_left(&stats, CONSUMER_WORK_LEFT, CONSUMER_POLL, Duration::from_secs(60)).await?
+        {
+            println!("  warm-up: the consumers still have {left} rows to write after 60 s; measuring anyway");
+        }
     }
     let backends = BackendCpu::start(pg_url, db.name(), &["todo"]).await?;
     let process_before = cpu_ticks("/proc/self/stat");
@@ -124,6 +131,24 @@ pub(crate) async fn http_run(pg_url: &str, settings: &Settings, wiring: Wiring) 
         Err(pending) => {
             format!("outbox NOT empty {} s after the last response: {pending} rows waiting", at_most.as_secs())
         }
+    };
+    // The all-in-one app's run ends when its consumers have caught up too: its throughput is
+    // then tasks created with all their consumer work done, as pgbench's for the same work.
+    let mut elapsed = done.elapsed;
+    let caught_up = if wiring == Wiring::App {
+        match wait_until_none_left(&stats, CONSUMER_WORK_LEFT, CONSUMER_POLL, at_most).await? {
+            Ok(at) => {
+                let behind = at.saturating_duration_since(last_response);
+                elapsed += behind;
+                format!("; consumers caught up {:.0} ms after the last response", behind.as_secs_f64() * 1000.0)
+            }
+            Err(left) => format!(
+                "; consumers NOT caught up {} s after the last response: {left} rows to write",
+                at_most.as_secs()
+            ),
+        }
+    } else {
+        String::new()
     };
     let process_cpu = process_before.zip(cpu_ticks("/proc/self/stat")).map(|(a, b)| (b - a) as f64 * TICK_MS);
     let server_cpu = backends.finish().await?;
@@ -142,17 +167,19 @@ pub(crate) async fn http_run(pg_url: &str, settings: &Settings, wiring: Wiring) 
     let after = commits(&stats, db.name()).await?;
 
     let latencies = done.latencies;
-    let rps = latencies.len() as f64 / done.elapsed.as_secs_f64();
+    let rps = latencies.len() as f64 / elapsed.as_secs_f64();
     println!(
-        "  measured: {} requests in {:.2} s, {} errors; {drained}",
+        "  measured: {} requests in {:.2} s, {} errors; {drained}{caught_up}",
         latencies.len(),
         done.elapsed.as_secs_f64(),
         done.errors
     );
-    let audited: i64 = stats.query_one("SELECT count(*) FROM audit_log", &[]).await?.get(0);
+    let written =
+        stats.query_one("SELECT (SELECT count(*) FROM audit_log), (SELECT count(*) FROM reminder_jobs)", &[]).await?;
+    let (audited, planned): (i64, i64) = (written.get(0), written.get(1));
     println!(
         "  server: {:.2} commits per request (warm-up included) in this database (creates, relay drains and its NOTIFYs, audit appends, \
-         this bench's outbox polls), {} rollbacks; {audited} audit rows",
+         reminder plans, this bench's outbox polls), {} rollbacks; {audited} audit rows, {planned} planned reminder jobs",
         (after.0 - before.0) as f64 / (warmup + measure) as f64,
         after.1 - before.1
     );
@@ -165,7 +192,7 @@ pub(crate) async fn http_run(pg_url: &str, settings: &Settings, wiring: Wiring) 
     );
     drop(stats);
     drop(db);
-    let mut figures = Figures::from_micros(wiring.label(), latencies, done.elapsed, rps);
+    let mut figures = Figures::from_micros(wiring.label(), latencies, elapsed, rps);
     figures.server_cpu_ms = server_cpu.map(|ms| ms / measure as f64);
     figures.process_cpu_ms = process_cpu.map(|ms| ms / measure as f64);
     Ok(figures)
@@ -177,15 +204,35 @@ pub(crate) async fn wait_for_empty_outbox(
     stats: &tokio_postgres::Client,
     at_most: Duration,
 ) -> Result<Result<Instant, i64>, Error> {
+    wait_until_none_left(stats, "SELECT count(*) FROM outbox", Duration::from_millis(5), at_most).await
+}
+
+/// What the all-in-one app's consumers have still to write for the tasks created so far: an
+/// audit row per task (each was created once), a planned job per task with a due date.
+const CONSUMER_WORK_LEFT: &str = "SELECT (SELECT count(*) FROM tasks) - (SELECT count(*) FROM audit_log) \
+     + (SELECT count(*) FROM tasks WHERE due_date IS NOT NULL) - (SELECT count(*) FROM reminder_jobs)";
+
+/// How often the bench counts [`CONSUMER_WORK_LEFT`]: its four counts scan whole tables, so
+/// not so often that the bench's own queries weigh in the server's CPU per task.
+const CONSUMER_POLL: Duration = Duration::from_millis(50);
+
+/// Waits until the count `pending` selects is zero, asking every `every`: `Ok` with when it
+/// was, `Err` with the count after `at_most`.
+async fn wait_until_none_left(
+    stats: &tokio_postgres::Client,
+    pending: &str,
+    every: Duration,
+    at_most: Duration,
+) -> Result<Result<Instant, i64>, Error> {
     let deadline = Instant::now() + at_most;
     loop {
-        let pending: i64 = stats.query_one("SELECT count(*) FROM outbox", &[]).await?.get(0);
+        let pending: i64 = stats.query_one(pending, &[]).await?.get(0);
         if pending == 0 {
             return Ok(Ok(Instant::now()));
         }
         if Instant::now() > deadline {
             return Ok(Err(pending));
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(every).await;
     }
 }
